@@ -1,0 +1,1 @@
+"""Caches: byte-budget memory LRU (frames, embeddings, masks), disk spill, cache keys."""
