@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cmd_info",
     "cmd_proxy",
     "cmd_bench",
+    "cmd_demo",
 )
 
 

@@ -122,8 +122,12 @@ def _pattern_from_template(path: str) -> tuple[SequencePattern, bool]:
     return SequencePattern(p.parent, name[: m.start()], padding, name[m.end():]), len(token) > 1
 
 
-def _scan(directory: Path, prefix: str, suffix: str) -> dict[int, str]:
-    """frame -> digit string for every file ``prefix<digits>suffix`` in ``directory``."""
+def _scan(directory: Path, prefix: str, suffix: str, padding: int = 0) -> dict[int, str]:
+    """frame -> digit string for every file ``prefix<digits>suffix`` in ``directory``.
+
+    With ``padding`` > 0 only names padded exactly that way are kept (``0001`` for 4, and
+    unpadded numbers longer than 4 digits such as ``10000``).
+    """
     found: dict[int, str] = {}
     try:
         entries = os.listdir(directory)
@@ -134,11 +138,14 @@ def _scan(directory: Path, prefix: str, suffix: str) -> dict[int, str]:
     except PermissionError:
         raise InputError("the folder cannot be read (permission denied)", path=str(directory)) from None
     rx = re.compile(re.escape(prefix) + r"(-?)(\d+)" + re.escape(suffix) + r"$", re.IGNORECASE if os.name == "nt" else 0)
-    for entry in entries:
+    for entry in sorted(entries):
         m = rx.match(entry)
         if m:
-            frame = int(m.group(2)) * (-1 if m.group(1) else 1)
-            found[frame] = m.group(2)
+            digits = m.group(2)
+            if padding and not (len(digits) == padding or (len(digits) > padding and digits[0] != "0")):
+                continue
+            frame = int(digits) * (-1 if m.group(1) else 1)
+            found.setdefault(frame, digits)
     return found
 
 
@@ -165,9 +172,7 @@ def find_sequence(path: str | os.PathLike[str]) -> Sequence:
     if is_pattern(text):
         pattern, strict = _pattern_from_template(str(p))
         _check_ext(pattern.extension, text)
-        found = _scan(pattern.directory, pattern.prefix, pattern.suffix)
-        if strict and pattern.padding:
-            found = {f: d for f, d in found.items() if len(d) == pattern.padding or (len(d) > pattern.padding and not d.startswith("0"))}
+        found = _scan(pattern.directory, pattern.prefix, pattern.suffix, pattern.padding if strict else 0)
         if not found:
             raise MediaNotFound("no frames match this pattern", path=text,
                                 hint="Check the folder and the number of # (one per digit)")
