@@ -187,6 +187,25 @@ class Clip:
                 self._to_working = ColourTransform(self.info.colourspace, WORKING_SPACE, config=self.ocio_config)
             return self._to_working
 
+    @property
+    def content_id(self) -> str:
+        """Identity of the plate's content (file names, sizes, dates, head bytes): cache keys use it."""
+        cid = self.__dict__.get("_content_id")
+        if cid is None:
+            from engine.cache.keys import clip_content_id
+            from engine.media.sequence import find_sequence, path_for
+
+            files = None
+            if self.info.kind != "video":
+                try:
+                    seq = find_sequence(self.info.path)
+                    files = [path_for(seq, f) for f in seq.frames]
+                except Exception:
+                    files = None
+            cid = clip_content_id(self.info.path, files)
+            self.__dict__["_content_id"] = cid
+        return cid
+
     # --- lifetime ------------------------------------------------------------------------
 
     def close(self) -> None:

@@ -1,0 +1,116 @@
+"""The session project file (``*.roto.json``): JSON, written atomically, versioned.
+
+Layout (version 1)::
+
+    {"format": "ultimate-rotoscopy.session", "version": 1, "engine": "0.1.0",
+     "id": "...", "saved": 1764000000.0, "backend": "auto",
+     "clip": {"path": ..., "first": ..., "last": ..., "width": ..., "height": ..., "content_id": ...},
+     "objects": [{"id": 1, "name": "hero", "colour": [r, g, b]}],
+     "prompts": [{"uid", "object_id", "frame", "kind", "data"}],
+     "keyframes": [{"object": 1, "frame": 1001, "mask": {"size": [H, W], "rle": "..."}}],
+     "results": [{"object": 1, "frame": 1002, "mask": {...}, "backend", "direction", "source",
+                  "confidence", "occluded"}],
+     "next_object_id": 2, "meta": {...},
+     "history": {"undo": [command...], "redo": [command...]}}
+
+Masks are RLE (:mod:`engine.ops.rle`). Unknown newer versions are refused with a sentence.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from engine import __version__
+from engine.errors import SessionError
+from engine.session.history import History, command_from_dict, command_to_dict
+from engine.session.model import ClipRef, FrameResult, PromptRecord, RotoObject, SessionData
+from engine.util.atomic import write_text
+
+FORMAT = "ultimate-rotoscopy.session"
+VERSION = 1
+
+
+def to_document(data: SessionData, history: History | None = None) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "engine": __version__,
+        "id": data.id,
+        "saved": time.time(),
+        "backend": data.backend,
+        "clip": data.clip.to_dict(),
+        "objects": [o.to_dict() for o in sorted(data.objects.values(), key=lambda o: o.id)],
+        "prompts": [p.to_dict() for p in sorted(data.prompts.values(), key=lambda p: (p.object_id, p.frame, p.uid))],
+        "keyframes": [{"object": o, "frame": f, "mask": m} for (o, f), m in sorted(data.keyframes.items())],
+        "results": [{"object": o, "frame": f, **r.to_dict()} for (o, f), r in sorted(data.results.items())],
+        "next_object_id": data.next_object_id,
+        "meta": data.meta,
+    }
+    if history is not None:
+        doc["history"] = {"undo": [command_to_dict(c) for c in history.undo_stack],
+                          "redo": [command_to_dict(c) for c in history.redo_stack]}
+    return doc
+
+
+def from_document(doc: dict[str, Any], source: str = "") -> tuple[SessionData, History]:
+    if doc.get("format") != FORMAT:
+        raise SessionError("this is not an Ultimate Rotoscopy session file", path=source,
+                           hint="Open a .roto.json file written by `roto track --session`")
+    version = int(doc.get("version", 0))
+    if version > VERSION:
+        raise SessionError(f"the session was written by a newer engine (format {version}, this engine reads {VERSION})",
+                           path=source, hint="Update Ultimate Rotoscopy to open it")
+    try:
+        data = SessionData(
+            clip=ClipRef.from_dict(doc["clip"]),
+            backend=str(doc.get("backend", "auto")),
+            objects={o.id: o for o in (RotoObject.from_dict(d) for d in doc.get("objects", []))},
+            prompts={p.uid: p for p in (PromptRecord.from_dict(d) for d in doc.get("prompts", []))},
+            keyframes={(int(k["object"]), int(k["frame"])): dict(k["mask"]) for k in doc.get("keyframes", [])},
+            results={(int(r["object"]), int(r["frame"])): FrameResult.from_dict(r) for r in doc.get("results", [])},
+            next_object_id=int(doc.get("next_object_id", 1)),
+            id=str(doc.get("id") or ""),
+            meta=dict(doc.get("meta") or {}),
+        )
+        history = History()
+        hist = doc.get("history") or {}
+        history.undo_stack = [command_from_dict(c) for c in hist.get("undo", [])]
+        history.redo_stack = [command_from_dict(c) for c in hist.get("redo", [])]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SessionError(f"the session file is damaged ({type(exc).__name__}: {exc})", path=source,
+                           hint="Restore it from the autosave (.bak) or a backup") from exc
+    return data, history
+
+
+def save(path: str | Path, data: SessionData, history: History | None = None) -> None:
+    """Write the project file atomically; the previous version is kept as ``<file>.bak``."""
+    p = Path(path)
+    text = json.dumps(to_document(data, history), separators=(",", ":"))
+    if p.exists():
+        bak = p.with_name(p.name + ".bak")
+        try:  # keep the previous version under a second name; the main name is replaced atomically
+            bak.unlink(missing_ok=True)
+            os.link(p, bak)
+        except OSError:
+            pass
+    write_text(p, text)
+
+
+def load(path: str | Path) -> tuple[SessionData, History]:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SessionError("the session file does not exist", path=str(p)) from None
+    except OSError as exc:
+        raise SessionError(f"the session file cannot be read ({exc.strerror})", path=str(p)) from exc
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SessionError(f"the session file is not valid JSON (line {exc.lineno})", path=str(p),
+                           hint="Restore it from the .bak beside it") from exc
+    return from_document(doc, str(p))

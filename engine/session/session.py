@@ -1,0 +1,636 @@
+"""A roto session: one plate, its objects, prompts, locked keyframes and per-frame results.
+
+Every edit is validated first (bad input raises and leaves the session unchanged), then
+recorded as an undoable :class:`~engine.session.history.Command`, then autosaved when the
+session has a project file. Propagation runs the segmenter backend between keyframes (see
+:mod:`engine.session.schedule`), reports progress, honours cancellation between frames and
+serves unchanged runs from the result cache.
+
+>>> s = Session.create("plate.####.exr", path="shot.roto.json")        # doctest: +SKIP
+>>> hero = s.add_object("hero")                                         # doctest: +SKIP
+>>> s.add_point(hero.id, 1001, 640.0, 360.0)                             # doctest: +SKIP
+>>> s.propagate()                                                       # doctest: +SKIP
+>>> s.undo()                                                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import BackendUnavailable, Cancelled, FrameOutOfRange, PromptError, SessionError
+from engine.session import project
+from engine.session.history import History, Recorder
+from engine.session.model import PALETTE, ClipRef, FrameResult, PromptRecord, RotoObject, SessionData
+from engine.session.schedule import DirectionChoice, Run, affected_range, merge_masks, merge_weights, plan_runs
+from engine.util.progress import CancelToken, Progress, ProgressCallback, check_cancel, report
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from engine.media.clip import Clip
+
+AUTOSAVE_SECONDS = 10.0
+
+
+@dataclass
+class PropagationReport:
+    """What a propagation did."""
+
+    frames_written: int = 0
+    runs: int = 0
+    runs_from_cache: int = 0
+    seconds: float = 0.0
+    backend: str = ""
+    backend_reason: str = ""
+    cancelled: bool = False
+    occluded: dict[int, list[int]] = field(default_factory=dict)  # object -> frames flagged occluded
+
+
+class Session:
+    """Open with :meth:`create` (new) or :meth:`open` (project file)."""
+
+    def __init__(self, data: SessionData, *, path: str | Path | None = None, history: History | None = None,
+                 clip: Clip | None = None, backend: Any = None, cache: Any = None, autosave: bool = True) -> None:
+        self.data = data
+        self.path = Path(path) if path is not None else None
+        self.history = history if history is not None else History()
+        self.autosave = autosave
+        self._clip = clip
+        self._backend = backend
+        self._backend_name = getattr(getattr(backend, "info", None), "name", None)
+        self._backend_reason = ""
+        self._backend_state: Any = None
+        self._cache = cache
+        self._decoded: dict[tuple[int, int], Any] = {}
+        self._last_save = 0.0
+
+    # --- construction ------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, clip_path: str, *, path: str | Path | None = None, backend: Any = "auto",
+               colourspace: str | None = None, missing: str = "error", in_point: int | None = None,
+               out_point: int | None = None, fps: str | None = None, ocio_config: str | None = None,
+               clip: Clip | None = None, **kwargs: Any) -> Session:
+        """A new session on ``clip_path`` (the plate is opened now to validate it)."""
+        from engine.media.clip import open_clip
+
+        if clip is None:
+            clip = open_clip(clip_path, colourspace=colourspace, missing=missing, in_point=in_point,  # type: ignore[arg-type]
+                             out_point=out_point, fps=fps, ocio_config=ocio_config)
+        info = clip.info
+        ref = ClipRef(path=str(clip_path), colourspace=colourspace, missing=missing, in_point=info.frame_in,
+                      out_point=info.frame_out, fps=fps, ocio_config=ocio_config, first=info.first, last=info.last,
+                      width=info.width, height=info.height, content_id=clip.content_id)
+        if isinstance(backend, str):
+            session = cls(SessionData(clip=ref, backend=backend), path=path, clip=clip, **kwargs)
+        else:  # a backend instance (embedding applications, tests)
+            session = cls(SessionData(clip=ref, backend=backend.info.name), path=path, clip=clip, backend=backend, **kwargs)
+        session._save_if_needed(force=True)
+        return session
+
+    @classmethod
+    def open(cls, path: str | Path, **kwargs: Any) -> Session:
+        """Reopen a project file (with its undo history); the plate is opened on first use."""
+        data, history = project.load(path)
+        return cls(data, path=path, history=history, **kwargs)
+
+    # --- plate and backend -------------------------------------------------------------
+
+    @property
+    def clip(self) -> Clip:
+        if self._clip is None:
+            from engine.media.clip import open_clip
+
+            c = self.data.clip
+            self._clip = open_clip(c.path, colourspace=c.colourspace, missing=c.missing, in_point=c.in_point,  # type: ignore[arg-type]
+                                   out_point=c.out_point, fps=c.fps, ocio_config=c.ocio_config)
+            if (self._clip.info.width, self._clip.info.height) != (c.width, c.height):
+                raise SessionError(
+                    f"the plate is now {self._clip.info.width}x{self._clip.info.height}, the session was made on "
+                    f"{c.width}x{c.height}", path=c.path, hint="Re-open the original plate or start a new session")
+        return self._clip
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.data.clip.height, self.data.clip.width)
+
+    @property
+    def frame_range(self) -> tuple[int, int]:
+        c = self.data.clip
+        return (c.in_point if c.in_point is not None else c.first, c.out_point if c.out_point is not None else c.last)
+
+    @property
+    def backend(self) -> Any:
+        if self._backend is None:
+            from engine.backends.registry import get_segmenter
+
+            self._backend, self._backend_reason = get_segmenter(self.data.backend)
+            self._backend_name = self._backend.info.name
+        return self._backend
+
+    @property
+    def backend_reason(self) -> str:
+        _ = self.backend
+        return self._backend_reason
+
+    def _state(self) -> Any:
+        if self._backend_state is None:
+            self._backend_state = self.backend.init_state(self.clip)
+        return self._backend_state
+
+    @property
+    def cache(self) -> Any:
+        if self._cache is None:
+            from engine.cache.store import default_cache
+
+            self._cache = default_cache()
+        return self._cache
+
+    # --- validation ----------------------------------------------------------------------
+
+    def _check_frame(self, frame: int) -> int:
+        lo, hi = self.frame_range
+        f = int(frame)
+        if not lo <= f <= hi:
+            raise FrameOutOfRange(f"frame {f} is outside the session's range {lo}-{hi}", path=self.data.clip.path,
+                                  hint="Frames are the plate's own numbers")
+        return f
+
+    def _check_object(self, obj: int) -> RotoObject:
+        o = self.data.objects.get(int(obj))
+        if o is None:
+            known = ", ".join(f"{x.id} ({x.name})" for x in self.data.objects.values()) or "none yet"
+            raise PromptError(f"there is no object with id {obj}", hint=f"Known objects: {known}")
+        return o
+
+    def _check_xy(self, x: float, y: float, what: str) -> None:
+        h, w = self.shape
+        if not (0 <= x < w and 0 <= y < h):
+            raise PromptError(f"the {what} ({x:g}, {y:g}) is outside the {w}x{h} image",
+                              hint="Coordinates are pixels from the top-left corner")
+
+    def _check_mask(self, mask: Any) -> Any:
+        import numpy as np
+
+        m = np.asarray(mask)
+        if m.ndim == 3 and m.shape[2] in (1, 3, 4):
+            m = m[:, :, 0]
+        if m.shape != self.shape:
+            raise PromptError(f"the mask is {m.shape[1] if m.ndim > 1 else '?'}x{m.shape[0]}, the plate is "
+                              f"{self.shape[1]}x{self.shape[0]}", hint="Give a mask of the plate's size")
+        m = m > (127 if m.dtype == np.uint8 else 0.5) if m.dtype != bool else m
+        if not m.any():
+            raise PromptError("the mask is empty", hint="Paint the object, or use a point or box prompt")
+        return m
+
+    # --- objects -------------------------------------------------------------------------
+
+    def add_object(self, name: str | None = None, colour: tuple[float, float, float] | None = None) -> RotoObject:
+        oid = self.data.next_object_id
+        name = (name or f"object{oid}").strip()
+        if not name:
+            raise PromptError("an object needs a name")
+        if any(o.name == name for o in self.data.objects.values()):
+            raise PromptError(f"an object named {name!r} exists already", hint="Choose another name")
+        obj = RotoObject(oid, name, tuple(colour) if colour else PALETTE[(oid - 1) % len(PALETTE)])  # type: ignore[arg-type]
+        rec = Recorder(self.data, f"add object {name}")
+        rec.set("objects", oid, obj)
+        rec.set("scalars", "next_object_id", oid + 1)
+        self._commit(rec)
+        return obj
+
+    def object_by_name(self, name: str) -> RotoObject:
+        for o in self.data.objects.values():
+            if o.name == name:
+                return o
+        raise PromptError(f"there is no object named {name!r}")
+
+    def rename_object(self, obj: int, name: str) -> None:
+        o = self._check_object(obj)
+        name = name.strip()
+        if not name:
+            raise PromptError("an object needs a name")
+        if any(x.name == name and x.id != o.id for x in self.data.objects.values()):
+            raise PromptError(f"an object named {name!r} exists already")
+        rec = Recorder(self.data, f"rename {o.name} to {name}")
+        rec.set("objects", o.id, RotoObject(o.id, name, o.colour))
+        self._commit(rec)
+
+    def delete_object(self, obj: int) -> None:
+        o = self._check_object(obj)
+        rec = Recorder(self.data, f"delete object {o.name}")
+        for uid in [p.uid for p in self.data.prompts.values() if p.object_id == o.id]:
+            rec.set("prompts", uid, None)
+        for key in [k for k in self.data.keyframes if k[0] == o.id]:
+            rec.set("keyframes", key, None)
+        for key in [k for k in self.data.results if k[0] == o.id]:
+            rec.set("results", key, None)
+        rec.set("objects", o.id, None)
+        self._commit(rec)
+        if self._backend_state is not None:
+            self.backend.remove_object(self._backend_state, o.id)
+
+    # --- prompts -------------------------------------------------------------------------
+
+    def add_point(self, obj: int, frame: int, x: float, y: float, label: int = 1) -> Any:
+        """Add a positive (1) or negative (0) click; returns the frame's new mask (bool HxW)."""
+        self._check_xy(x, y, "point")
+        if label not in (0, 1):
+            raise PromptError(f"a point label is 1 (positive) or 0 (negative), not {label}")
+        return self._add_prompt(obj, frame, "point", {"x": float(x), "y": float(y), "label": int(label)})
+
+    def add_box(self, obj: int, frame: int, x0: float, y0: float, x1: float, y1: float) -> Any:
+        x0, x1 = sorted((float(x0), float(x1)))
+        y0, y1 = sorted((float(y0), float(y1)))
+        self._check_xy(x0, y0, "box corner")
+        self._check_xy(min(x1, self.shape[1] - 0.01), min(y1, self.shape[0] - 0.01), "box corner")
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            raise PromptError(f"the box {x0:g},{y0:g},{x1:g},{y1:g} is too small", hint="Draw a box around the object")
+        return self._add_prompt(obj, frame, "box", {"x0": x0, "y0": y0, "x1": x1, "y1": y1})
+
+    def add_mask(self, obj: int, frame: int, mask: Any) -> Any:
+        """Use a painted/imported mask as the object's keyframe on ``frame``."""
+        from engine.ops import rle
+
+        m = self._check_mask(mask)
+        return self._add_prompt(obj, frame, "mask", rle.encode(m))
+
+    def add_text(self, obj: int, frame: int, text: str) -> Any:
+        if not text or not text.strip():
+            raise PromptError("a text prompt needs some words, e.g. 'person wearing red jacket'")
+        return self._add_prompt(obj, frame, "text", {"text": text.strip()})
+
+    def add_exemplar(self, obj: int, frame: int, source_frame: int, box: tuple[float, float, float, float]) -> Any:
+        self._check_frame(source_frame)
+        x0, y0, x1, y1 = box
+        self._check_xy(x0, y0, "exemplar box corner")
+        return self._add_prompt(obj, frame, "exemplar", {"frame": int(source_frame), "x0": x0, "y0": y0, "x1": x1, "y1": y1})
+
+    def move_prompt(self, uid: str, x: float, y: float) -> Any:
+        p = self._prompt(uid)
+        if p.kind != "point":
+            raise PromptError(f"only points can be moved; prompt {uid} is a {p.kind}")
+        self._check_xy(x, y, "point")
+        moved = PromptRecord(p.uid, p.object_id, p.frame, p.kind, {**p.data, "x": float(x), "y": float(y)})
+        return self._replace_prompts(p.object_id, p.frame, {uid: moved}, f"move point on frame {p.frame}")
+
+    def remove_prompt(self, uid: str) -> Any:
+        p = self._prompt(uid)
+        return self._replace_prompts(p.object_id, p.frame, {uid: None}, f"remove {p.kind} on frame {p.frame}")
+
+    def _prompt(self, uid: str) -> PromptRecord:
+        p = self.data.prompts.get(uid)
+        if p is None:
+            raise PromptError(f"there is no prompt {uid!r}")
+        return p
+
+    def _add_prompt(self, obj: int, frame: int, kind: str, data: dict[str, Any]) -> Any:
+        o = self._check_object(obj)
+        f = self._check_frame(frame)
+        rec = PromptRecord(PromptRecord.new_uid(), o.id, f, kind, data)
+        return self._replace_prompts(o.id, f, {rec.uid: rec}, f"add {kind} to {o.name} on frame {f}")
+
+    def _replace_prompts(self, obj: int, frame: int, changes: dict[str, PromptRecord | None], label: str) -> Any:
+        """Apply prompt changes on (obj, frame), recompute that frame's mask, make it a keyframe."""
+        from engine.ops import rle
+
+        prompts = {p.uid: p for p in self.data.prompts_on(obj, frame)}
+        for uid, new in changes.items():
+            if new is None:
+                prompts.pop(uid, None)
+            else:
+                prompts[uid] = new
+        out = self._segment_frame(obj, frame, list(prompts.values()))  # may raise: nothing changed yet
+        rec = Recorder(self.data, label)
+        for uid, new in changes.items():
+            rec.set("prompts", uid, new)
+        if out is None:
+            if not any(p.kind in ("point", "box", "mask") for p in prompts.values()):
+                rec.set("keyframes", (obj, frame), None)
+                rec.set("results", (obj, frame), None)
+            self._commit(rec)
+            return None
+        mask, confidence = out
+        packed = rle.encode(mask)
+        rec.set("keyframes", (obj, frame), packed)
+        rec.set("results", (obj, frame), FrameResult(packed, self._backend_label(), "keyframe", None, confidence, False))
+        self._commit(rec)
+        return mask
+
+    def _segment_frame(self, obj: int, frame: int, prompts: list[PromptRecord]) -> tuple[Any, float] | None:
+        """Run the backend on one frame's prompts; None when nothing there makes a mask."""
+        import numpy as np
+
+        from engine.backends.base import Prompt
+        from engine.ops import rle
+
+        pts = [p for p in prompts if p.kind == "point"]
+        boxes = [p for p in prompts if p.kind == "box"]
+        masks = [p for p in prompts if p.kind == "mask"]
+        texts = [p for p in prompts if p.kind == "text"]
+        exemplars = [p for p in prompts if p.kind == "exemplar"]
+        if not (pts or boxes or masks or texts or exemplars):
+            return None
+        prompt = Prompt(
+            points=np.array([[p.data["x"], p.data["y"]] for p in pts], np.float32) if pts else None,
+            labels=np.array([p.data["label"] for p in pts], np.int32) if pts else None,
+            box=np.array([boxes[-1].data[k] for k in ("x0", "y0", "x1", "y1")], np.float32) if boxes else None,
+            mask=rle.decode(masks[-1].data) if masks else None,
+            text=texts[-1].data["text"] if texts else None,
+            exemplar=(exemplars[-1].data["frame"], tuple(exemplars[-1].data[k] for k in ("x0", "y0", "x1", "y1")))
+            if exemplars else None,
+        )
+        supported = set(self.backend.info.prompt_kinds)
+        wanted = set(prompt.kinds)
+        if wanted and not wanted & supported:
+            raise BackendUnavailable(
+                f"the {self.backend.info.name} backend does not take {', '.join(sorted(wanted))} prompts",
+                hint="Text and exemplar prompts need SAM 3: run `roto models fetch sam3` and choose --backend sam3")
+        if masks and not (pts or boxes):
+            return prompt.mask, 1.0  # a painted mask is taken as it is
+        out = self.backend.add_prompt(self._state(), frame, obj, prompt)
+        if out.mask is None or not np.asarray(out.mask).any():
+            raise PromptError(f"the prompt on frame {frame} selects nothing",
+                              hint="Click inside the object, or draw a box around it")
+        return np.asarray(out.mask, bool), float(out.confidence)
+
+    # --- keyframes and edits -------------------------------------------------------------
+
+    def set_keyframe(self, obj: int, frame: int, mask: Any = None) -> None:
+        """Lock ``frame`` for ``obj`` with ``mask`` (default: its current result)."""
+        from engine.ops import rle
+
+        o = self._check_object(obj)
+        f = self._check_frame(frame)
+        if mask is None:
+            res = self.data.results.get((o.id, f))
+            if res is None:
+                raise PromptError(f"{o.name} has no mask on frame {f} to lock", hint="Prompt or propagate first")
+            packed = res.mask
+        else:
+            packed = rle.encode(self._check_mask(mask))
+        rec = Recorder(self.data, f"keyframe {o.name} on frame {f}")
+        rec.set("keyframes", (o.id, f), packed)
+        rec.set("results", (o.id, f), FrameResult(packed, self._backend_label(), "keyframe", None, 1.0, False))
+        self._commit(rec)
+
+    def clear_keyframe(self, obj: int, frame: int) -> None:
+        """Unlock ``frame``: its mask stays as a result until the next propagation overwrites it."""
+        o = self._check_object(obj)
+        f = self._check_frame(frame)
+        if (o.id, f) not in self.data.keyframes:
+            raise PromptError(f"frame {f} is not a keyframe of {o.name}")
+        rec = Recorder(self.data, f"clear keyframe {o.name} on frame {f}")
+        rec.set("keyframes", (o.id, f), None)
+        res = self.data.results.get((o.id, f))
+        if res is not None:
+            rec.set("results", (o.id, f), FrameResult(res.mask, res.backend, "edit", None, res.confidence, res.occluded))
+        self._commit(rec)
+
+    def edit_mask(self, obj: int, frame: int, op: Any, label: str = "edit mask") -> Any:
+        """Apply ``op(mask bool HxW) -> mask`` to a frame's mask (paint, erode…); the frame becomes a keyframe."""
+        import numpy as np
+
+        from engine.ops import rle
+
+        o = self._check_object(obj)
+        f = self._check_frame(frame)
+        current = self.mask(o.id, f)
+        base = current if current is not None else np.zeros(self.shape, bool)
+        new = self._check_mask(op(base.copy()))
+        packed = rle.encode(new)
+        rec = Recorder(self.data, f"{label} {o.name} frame {f}")
+        rec.set("keyframes", (o.id, f), packed)
+        rec.set("results", (o.id, f), FrameResult(packed, self._backend_label(), "edit", None, 1.0, False))
+        self._commit(rec)
+        return new
+
+    # --- propagation ---------------------------------------------------------------------
+
+    def propagate(self, objects: list[int] | None = None, direction: DirectionChoice = "both",
+                  frames: tuple[int, int] | None = None, *, around: int | None = None,
+                  progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> PropagationReport:
+        """Fill every frame of ``frames`` (default: the session range) from the keyframes.
+
+        ``around=N`` re-propagates only what a change on frame N affects: the frames between
+        N's neighbouring keyframes. Keyframes are never overwritten. A cancelled propagation
+        keeps the frames finished so far (one undoable command) and raises :class:`Cancelled`.
+        """
+        if direction not in ("forward", "backward", "both"):
+            raise PromptError(f"direction must be forward, backward or both, not {direction!r}")
+        lo, hi = self.frame_range
+        if frames is not None:
+            lo, hi = self._check_frame(frames[0]), self._check_frame(frames[1])
+        objs = [self._check_object(o).id for o in objects] if objects else sorted(self.data.objects)
+        plans: dict[Run, list[int]] = defaultdict(list)
+        coverage: dict[tuple[int, int], int] = defaultdict(int)
+        for o in objs:
+            keys = self.data.keyframes_of(o)
+            within = affected_range(keys, around, lo, hi) if around is not None else None
+            for run in plan_runs(keys, lo, hi, direction, within=within):
+                plans[run].append(o)
+                for f in run.frames:
+                    if lo <= f <= hi:
+                        coverage[(o, f)] += 1
+        report_ = PropagationReport(backend=self._backend_label(), backend_reason=self.backend_reason)
+        if not plans:
+            if not any(self.data.keyframes_of(o) for o in objs):
+                raise PromptError("nothing to propagate: no object has a prompt or keyframe yet",
+                                  hint="Add a point, box or mask prompt on a frame first")
+            return report_
+        label = f"propagate {direction} {lo}-{hi}" + (f" around {around}" if around is not None else "")
+        rec = Recorder(self.data, label)
+        pending: dict[tuple[int, int], dict[str, tuple[dict, float, bool, int]]] = defaultdict(dict)
+        total = sum(1 for r in plans for f in r.frames if lo <= f <= hi)
+        done = 0
+        started = time.monotonic()
+        try:
+            for run, run_objs in sorted(plans.items(), key=lambda kv: (kv[0].start, kv[0].direction)):
+                report_.runs += 1
+                from_cache: list[bool] = []
+                for frame, per_obj in self._run(run, run_objs, lo, hi, cancel, from_cache):
+                    if not lo <= frame <= hi:
+                        continue
+                    done += 1
+                    for o, (packed, conf, occl) in per_obj.items():
+                        if (o, frame) in self.data.keyframes:
+                            continue  # locked
+                        if coverage[(o, frame)] > 1:
+                            pending[(o, frame)][run.direction] = (packed, conf, occl, run.start)
+                            if len(pending[(o, frame)]) < 2:
+                                continue
+                            result = self._merge(pending.pop((o, frame)), frame)
+                        else:
+                            result = FrameResult(packed, self._backend_label(), run.direction, run.start, conf, occl)
+                        rec.set("results", (o, frame), result)
+                        report_.frames_written += 1
+                        if result.occluded:
+                            report_.occluded.setdefault(o, []).append(frame)
+                    report(progress, Progress("propagate", done, total, frame=frame, started=started))
+                    self._save_if_needed()
+                report_.runs_from_cache += int(any(from_cache))
+        except Cancelled:
+            report_.cancelled = True
+            raise
+        finally:
+            for (o, frame), sides in pending.items():  # one side finished: keep it, it is a valid result
+                direction_, (packed, conf, occl, src) = next(iter(sides.items()))
+                rec.set("results", (o, frame), FrameResult(packed, self._backend_label(), direction_, src, conf, occl))
+                report_.frames_written += 1
+            self._decoded.clear()
+            self._commit(rec)
+            report_.seconds = time.monotonic() - started
+        return report_
+
+    def update_from(self, frame: int, objects: list[int] | None = None, **kwargs: Any) -> PropagationReport:
+        """Re-propagate what a correction on ``frame`` changed (up to the neighbouring keyframes)."""
+        return self.propagate(objects, "both", around=self._check_frame(frame), **kwargs)
+
+    def _run(self, run: Run, objs: list[int], lo: int, hi: int, cancel: CancelToken | None, from_cache: list[bool]):
+        """Yield ``(frame, {obj: (rle, confidence, occluded)})`` for one backend run from keyframe
+        ``run.start``. A complete run is cached; an unchanged run is served from the cache
+        (``from_cache`` gets True). Cancellation is checked before every frame.
+        """
+        from engine.backends.base import Prompt
+        from engine.cache.keys import make_key
+        from engine.ops import rle
+
+        backend = self.backend
+        token = getattr(backend, "cache_token", backend.info.name)
+        key = make_key("run", self.data.clip.content_id, token, run.start, run.end, run.direction,
+                       [(o, self.data.keyframes[(o, run.start)]["rle"]) for o in objs])
+        cached = self.cache.get("runs", key)
+        if cached is not None:
+            from_cache.append(True)
+            for item in cached:
+                check_cancel(cancel)
+                yield item
+            return
+        state = self._state()
+        for o in objs:
+            backend.add_prompt(state, run.start, o, Prompt(mask=rle.decode(self.data.keyframes[(o, run.start)])))
+        outputs: list[tuple[int, dict[int, tuple[dict, float, bool]]]] = []
+        gen = backend.propagate(state, run.start, run.end, run.direction, objs)
+        complete = False
+        try:
+            for pf in gen:
+                check_cancel(cancel)
+                item = (pf.frame, {o: (rle.encode(m.mask), float(m.confidence), bool(m.occluded))
+                                   for o, m in pf.objects.items()})
+                outputs.append(item)
+                yield item
+                if not lo <= pf.frame <= hi:
+                    break
+            complete = True
+        finally:
+            close = getattr(gen, "close", None)
+            if close:
+                close()
+        if complete:
+            self.cache.put("runs", key, outputs)
+
+    def _merge(self, sides: dict[str, tuple[dict, float, bool, int]], frame: int) -> FrameResult:
+        from engine.ops import rle
+
+        fwd, bwd = sides["forward"], sides["backward"]
+        wf, wb = merge_weights(frame, fwd[3], bwd[3], fwd[1], bwd[1])
+        if fwd[2] and bwd[2]:
+            return FrameResult(fwd[0], self._backend_label(), "merged", fwd[3], max(fwd[1], bwd[1]), True)
+        merged = merge_masks(rle.decode(fwd[0]), rle.decode(bwd[0]), wf, wb)
+        conf = (wf * fwd[1] + wb * bwd[1]) / max(1e-6, wf + wb)
+        source = fwd[3] if wf >= wb else bwd[3]
+        return FrameResult(rle.encode(merged), self._backend_label(), "merged", source, float(conf), not merged.any())
+
+    # --- results -------------------------------------------------------------------------
+
+    def result(self, obj: int, frame: int) -> FrameResult | None:
+        return self.data.results.get((int(obj), int(frame)))
+
+    def mask(self, obj: int, frame: int) -> np.ndarray | None:
+        """The object's mask on ``frame`` (bool HxW, read-only), or None when there is none."""
+        from engine.ops import rle
+
+        key = (int(obj), int(frame))
+        res = self.data.results.get(key)
+        if res is None:
+            return None
+        hit = self._decoded.get(key)
+        if hit is not None and hit[0] is res.mask:
+            return hit[1]
+        m = rle.decode(res.mask)
+        m.flags.writeable = False
+        if len(self._decoded) > 256:
+            self._decoded.clear()
+        self._decoded[key] = (res.mask, m)
+        return m
+
+    def id_matte(self, frame: int) -> np.ndarray:
+        """uint16 (H, W): the id of the object owning each pixel (0 = none); overlaps go to the
+        object with the higher confidence, then to the pixel's deeper inside."""
+        from engine.ops.idmatte import id_matte
+
+        items = []
+        for o in sorted(self.data.objects):
+            m = self.mask(o, frame)
+            res = self.result(o, frame)
+            if m is not None and res is not None:
+                items.append((o, m, res.confidence))
+        return id_matte(items, self.shape)
+
+    # --- history and saving --------------------------------------------------------------
+
+    def undo(self) -> str | None:
+        cmd = self.history.undo(self.data)
+        self._decoded.clear()
+        self._save_if_needed(force=True)
+        return None if cmd is None else cmd.label
+
+    def redo(self) -> str | None:
+        cmd = self.history.redo(self.data)
+        self._decoded.clear()
+        self._save_if_needed(force=True)
+        return None if cmd is None else cmd.label
+
+    def save(self, path: str | Path | None = None) -> Path:
+        if path is not None:
+            self.path = Path(path)
+        if self.path is None:
+            raise SessionError("the session has no project file yet", hint="Pass --session FILE or save(path)")
+        project.save(self.path, self.data, self.history)
+        self._last_save = time.monotonic()
+        return self.path
+
+    def _commit(self, rec: Recorder) -> None:
+        self.history.push(rec.finish())
+        self._save_if_needed(force=True)
+
+    def _save_if_needed(self, force: bool = False) -> None:
+        if self.autosave and self.path is not None and (force or time.monotonic() - self._last_save > AUTOSAVE_SECONDS):
+            self.save()
+
+    def _backend_label(self) -> str:
+        if self._backend_name:
+            return self._backend_name
+        return self.data.backend
+
+    def summary(self) -> dict[str, Any]:
+        """A compact description for ``roto session show``."""
+        lo, hi = self.frame_range
+        objs = []
+        for o in sorted(self.data.objects.values(), key=lambda x: x.id):
+            frames = self.data.result_frames(o.id)
+            occluded = [f for f in frames if self.data.results[(o.id, f)].occluded]
+            confs = [self.data.results[(o.id, f)].confidence for f in frames]
+            objs.append({
+                "id": o.id, "name": o.name, "keyframes": self.data.keyframes_of(o.id),
+                "prompts": len([p for p in self.data.prompts.values() if p.object_id == o.id]),
+                "frames_with_masks": len(frames), "occluded_frames": occluded,
+                "min_confidence": round(min(confs), 3) if confs else None,
+            })
+        return {"id": self.data.id, "clip": self.data.clip.path, "range": [lo, hi], "backend": self.data.backend,
+                "objects": objs, "undo": [c.label for c in self.history.undo_stack[-10:]],
+                "redo": [c.label for c in self.history.redo_stack[-10:]]}
