@@ -19,10 +19,14 @@ from engine.errors import Cancelled, RotoError
 
 #: module names under engine.cli that define sub-commands, in --help order
 COMMAND_MODULES: tuple[str, ...] = (
+    "cmd_demo",
     "cmd_info",
     "cmd_proxy",
+    "cmd_track",
+    "cmd_session",
+    "cmd_eval",
+    "cmd_colour",
     "cmd_bench",
-    "cmd_demo",
 )
 
 
