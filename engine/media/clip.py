@@ -16,6 +16,7 @@ import bisect
 import dataclasses
 import os
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -58,6 +59,11 @@ class Clip:
         self._present = sorted(set(range(info.first, info.last + 1)) - set(info.missing))
         self._lock = threading.Lock()
         self._to_working = None
+        self.readahead = 2
+        self._pending: dict[tuple[int, str | None], Future] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._last_read: int | None = None
+        self._pending_lock = threading.Lock()
 
     # --- range ---------------------------------------------------------------------------
 
@@ -99,6 +105,8 @@ class Clip:
         view = Clip.__new__(Clip)
         view.__dict__.update(self.__dict__)
         view.info = dataclasses.replace(self.info, in_point=lo, out_point=hi)
+        view._pending, view._pool, view._last_read = {}, None, None
+        view._pending_lock = threading.Lock()
         return view
 
     def check_frame(self, frame: int) -> int:
@@ -142,9 +150,42 @@ class Clip:
         key = (id(self._reader), src, layer)
         pixels = self._cache.get(key)
         if pixels is None:
-            pixels = _readonly(self._reader.read(src, layer))
+            with self._pending_lock:
+                fut = self._pending.pop((src, layer), None)
+            pixels = fut.result() if fut is not None else _readonly(self._reader.read(src, layer))
             self._cache.put(key, pixels)
+        self._read_ahead(int(frame), layer)
         return pixels
+
+    def _read_ahead(self, frame: int, layer: str | None) -> None:
+        """On sequential access, decode the next ``readahead`` frames in the background.
+
+        Decoding then overlaps with the caller's work (tracking, matting, writing); frames
+        come back from :meth:`read` exactly as a direct read would give them, errors included.
+        """
+        with self._pending_lock:
+            self._schedule_ahead(frame, layer)
+
+    def _schedule_ahead(self, frame: int, layer: str | None) -> None:
+        last, self._last_read = self._last_read, frame
+        if self.readahead <= 0 or last is None or abs(frame - last) != 1:
+            if self._pending and (last is None or abs(frame - last) != 1):
+                for fut in self._pending.values():
+                    fut.cancel()
+                self._pending.clear()
+            return
+        step = frame - last
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=max(1, min(self.readahead, os.cpu_count() or 1)),
+                                            thread_name_prefix="roto-readahead")
+        for i in range(1, self.readahead + 1):
+            nxt = frame + step * i
+            if not self.first <= nxt <= self.last:
+                break
+            src = self.source_frame(nxt)
+            if src is None or (src, layer) in self._pending or (id(self._reader), src, layer) in self._cache:
+                continue
+            self._pending[(src, layer)] = self._pool.submit(lambda s=src: _readonly(self._reader.read(s, layer)))
 
     def read_rgb(self, frame: int) -> np.ndarray:
         """RGB float32 ``(H, W, 3)`` in plate space (grey replicated, alpha dropped)."""
@@ -209,6 +250,12 @@ class Clip:
     # --- lifetime ------------------------------------------------------------------------
 
     def close(self) -> None:
+        for fut in self._pending.values():
+            fut.cancel()
+        self._pending.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
         self._reader.close()
         self._cache.clear()
 

@@ -967,6 +967,50 @@ def _exr_decode_openexr(exr: _ExrFile, wanted: dict[int, list[_Chan]]) -> dict[s
     return out
 
 
+def _exr_decode_fast(exr: _ExrFile, wanted: dict[int, list[_Chan]]) -> dict[str, np.ndarray] | None:
+    """Decode a single-part file with the OpenEXR module, keeping the stored pixel type
+    (half stays half: the caller converts once while placing into float32). Returns None when
+    the module could not decode every wanted channel (the caller then takes the checked path,
+    which produces the precise error).
+    """
+    import OpenEXR
+
+    try:
+        f = OpenEXR.File(exr.path, separate_channels=True)
+        channels = f.parts[0].channels
+    except Exception:
+        return None
+    part = exr.parts[0]
+    w, h = part.dw_size
+    out: dict[str, np.ndarray] = {}
+    for c in wanted[0]:
+        ch = channels.get(c.file_name)
+        if ch is None:
+            return None
+        px = np.asarray(ch.pixels)
+        if px.shape[:2] != (h, w):
+            return None
+        out[c.public] = px if c.ptype != 0 else px.astype(np.float32)
+    return out
+
+
+def _exr_decode_plain(exr: _ExrFile, wanted: dict[int, list[_Chan]]) -> dict[str, np.ndarray]:
+    """Decode channels without subsampling: the OpenEXR module for single-part files whose
+    wanted channels are most of the file (it decodes every channel), else OpenImageIO."""
+    if len(exr.parts) == 1 and list(wanted) == [0] and not exr.parts[0].deep:
+        total = len(exr.parts[0].channels)
+        if total <= 2 * len(wanted[0]) + 1:
+            try:
+                import OpenEXR  # noqa: F401
+            except ImportError:
+                pass
+            else:
+                fast = _exr_decode_fast(exr, wanted)
+                if fast is not None:
+                    return fast
+    return _exr_decode_oiio(exr, wanted)
+
+
 def _sampled_count(lo: int, hi: int, s: int) -> int:
     """How many coordinates in ``lo..hi`` are multiples of ``s`` (``lo`` is one)."""
     return (hi - lo) // s + 1
@@ -1083,7 +1127,7 @@ def _read_exr_checked(path: str, size: int, layer: str | None) -> tuple[np.ndarr
     plain = {p: cs for p, cs in wanted.items() if not any(x.xs != 1 or x.ys != 1 for x in exr.parts[p].channels)}
     sub = {p: cs for p, cs in wanted.items() if p not in plain}
     if plain:
-        decoded.update(_exr_decode_oiio(exr, plain))
+        decoded.update(_exr_decode_plain(exr, plain))
     if sub:
         decoded.update(_exr_decode_openexr(exr, sub))
 
