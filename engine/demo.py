@@ -25,5 +25,35 @@ def run_demo(out: str | Path, *, frames: int = 24, width: int = 640, height: int
         proxies = write_proxies(clip, out / "proxy")
         written["contact_sheet"] = str(proxies.contact_sheet)
         echo(f"contact sheet: {proxies.contact_sheet}")
+        written.update(_track(clip, pattern, sample, out, echo))
     echo(f"done in {time.monotonic() - t0:.1f} s; outputs in {out.resolve()}")
     return written
+
+
+def _track(clip, pattern: str, sample, out: Path, echo) -> dict:
+    """One click on the first frame → a matte for every frame, scored against the ground truth."""
+    import numpy as np
+
+    from engine.export.masks import write_mask_sequence
+    from engine.session.session import Session
+
+    session_path = out / "demo.roto.json"
+    session_path.unlink(missing_ok=True)
+    session = Session.create(pattern, clip=clip, path=session_path)
+    echo(f"backend: {session.backend_reason}")
+    blob = session.add_object("blob")
+    x, y = sample[0].centre
+    session.add_point(blob.id, sample[0].frame, x, y)
+    echo(f"one click at ({x:.0f}, {y:.0f}) on frame {sample[0].frame}")
+    rep = session.propagate(direction="forward")
+    mattes = write_mask_sequence(session, out / "mattes")
+    ious = []
+    for f in sample:
+        m = session.mask(blob.id, f.frame)
+        inter = np.logical_and(m, f.mask).sum()
+        ious.append(inter / max(1, np.logical_or(m, f.mask).sum()))
+    echo(f"tracked {rep.frames_written} frames in {rep.seconds:.1f} s "
+         f"({rep.seconds / max(1, rep.frames_written):.2f} s/frame); mean IoU vs ground truth {np.mean(ious):.3f}")
+    echo(f"mattes: {mattes['blob']}")
+    echo(f"session: {session_path}")
+    return {"mattes": mattes["blob"], "session": str(session_path), "mean_iou": float(np.mean(ious))}
