@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Tests never touch the user's cache or config: a private cache folder, no config file.
+os.environ.setdefault("ROTO_CACHE_DIR", tempfile.mkdtemp(prefix="roto-test-cache-"))
+os.environ.setdefault("ROTO_CONFIG", os.path.join(os.environ["ROTO_CACHE_DIR"], "no-config.toml"))
 
 
 def _shared_root() -> Path | None:

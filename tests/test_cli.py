@@ -109,6 +109,11 @@ def test_track_one_click_writes_a_matte_per_frame(capsys, plate, tmp_path):
     assert np.mean(ious) > 0.9
     code, out, _ = run(capsys, "session", "show", str(session_file))
     assert code == 0 and "matte" in out and "12 frames with masks" in out and "keyframes 1001" in out
+    # the same command again on the unchanged plate: served from the cache, same mattes
+    first = cv2.imread(str(tmp_path / "m" / "matte.1012.png"), cv2.IMREAD_UNCHANGED)
+    code, out, err = run(capsys, "track", pattern, "--point", f"{x:.1f},{y:.1f}", "--out", str(tmp_path / "m2"))
+    assert code == 0 and "1 of 1 runs served from cache" in out
+    assert np.array_equal(cv2.imread(str(tmp_path / "m2" / "matte.1012.png"), cv2.IMREAD_UNCHANGED), first)
 
 
 def test_track_backward_from_a_box_on_a_later_frame(capsys, plate, tmp_path):
@@ -173,3 +178,26 @@ def test_demo_runs_end_to_end(capsys, tmp_path):
     assert len(os.listdir(tmp_path / "mattes")) == 6
     iou = float(out.split("mean IoU vs ground truth ")[1].split()[0])
     assert iou > 0.9
+
+
+def test_unknown_colourspace_is_explained(capsys, plate):
+    pattern, _ = plate
+    code, _, err = run(capsys, "info", pattern, "--colourspace", "Rec.709 lnear")
+    assert code == 2 and "Rec.709 lnear" in err and "roto colourspaces" in err
+
+
+def test_failing_command_leaves_no_partial_files(capsys, plate, tmp_path):
+    """A damaged frame in the middle stops the job; what was written is complete, no temp files."""
+    pattern, sample = plate
+    src = os.path.dirname(pattern)
+    for name in os.listdir(src):
+        shutil.copy(os.path.join(src, name), tmp_path / name)
+    (tmp_path / "plate.1007.exr").write_bytes((tmp_path / "plate.1007.exr").read_bytes()[:300])  # truncated
+    out_dir = tmp_path / "px"
+    code, _, err = run(capsys, "proxy", str(tmp_path / "plate.####.exr"), "--out", str(out_dir), "--format", "png")
+    assert code == 2 and "plate.1007.exr" in err and "frame 1007" in err
+    written = sorted(os.listdir(out_dir / "thumbs"))
+    assert written == [f"frame.{f}.png" for f in range(1001, 1007)]
+    assert all(cv2.imread(str(out_dir / "thumbs" / n)) is not None for n in written)
+    leftovers = [p for p in out_dir.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp" or ".tmp" in p.name]
+    assert leftovers == []

@@ -300,3 +300,39 @@ def test_rle_round_trip_edges():
         assert np.array_equal(rle.decode(d), m) and rle.area(d) == m.sum()
     with pytest.raises(ValueError):
         rle.decode({"size": [2, 2], "rle": rle.encode(np.ones((3, 3), bool))["rle"]})
+
+
+def test_run_cache_survives_a_new_process_through_the_disk_tier(tmp_path):
+    backend = FakeSegmenter()
+    s = make_session(backend=backend)
+    s._cache = Cache(64 << 20, tmp_path / "cache", 64 << 20)
+    hero = s.add_object("hero")
+    s.add_point(hero.id, 1005, 20, 20)
+    s.propagate()
+    results = snapshot(s)["results"]
+    # a new session (as a new `roto track` process would build) with an empty memory tier
+    fresh_backend = FakeSegmenter()
+    s2 = make_session(backend=fresh_backend)
+    s2._cache = Cache(64 << 20, tmp_path / "cache", 64 << 20)
+    h2 = s2.add_object("hero")
+    s2.add_point(h2.id, 1005, 20, 20)
+    rep = s2.propagate()
+    assert fresh_backend.calls["propagate"] == 0 and rep.runs_from_cache == 2
+    assert snapshot(s2)["results"] == results
+
+
+def test_cache_memory_budget_spills_and_disk_budget_trims(tmp_path):
+    c = Cache(1000, tmp_path, 2500)
+    blobs = {k: np.full(100, i, np.float64) for i, k in enumerate("abcdef")}  # 800 bytes each
+    for k, v in blobs.items():
+        c.put("ns", k, v)
+    assert c.stats()["bytes"] <= 1000 and c.disk_writes >= 4
+    assert c.stats()["disk_bytes"] <= 2500  # oldest spilled files deleted
+    got = c.get("ns", "e")
+    assert got is not None and np.array_equal(got, blobs["e"])
+    assert c.get("ns", "a") is None  # trimmed from disk
+    (tmp_path / "ns").mkdir(exist_ok=True)
+    bad = next((tmp_path / "ns").rglob("*.pkl"))
+    bad.write_bytes(b"garbage")
+    c.clear_memory()
+    assert c.get("ns", bad.stem) is None and not bad.exists()  # damaged cache file = a miss

@@ -61,8 +61,11 @@ class Cache:
         self._memory.put((namespace, key), value)
         return value
 
-    def put(self, namespace: str, key: str, value: Any) -> None:
-        if not self._memory.put((namespace, key), value):
+    def put(self, namespace: str, key: str, value: Any, *, persist: bool = False) -> None:
+        """Store ``value``. ``persist=True`` also writes it to disk now (small, costly-to-recompute
+        results that later processes should find); otherwise it reaches disk only when evicted."""
+        kept = self._memory.put((namespace, key), value)
+        if persist or not kept:
             self._spill((namespace, key), value)  # larger than the memory budget: straight to disk
 
     def __contains__(self, item: tuple[str, str]) -> bool:

@@ -140,8 +140,9 @@ def run(args: argparse.Namespace) -> int:
             from engine.media.sequence import missing_ranges
 
             print(f"{session.data.objects[oid].name}: occluded on {missing_ranges(frames)}")
+        cached = f"; {rep.runs_from_cache} of {rep.runs} runs served from cache" if rep.runs_from_cache else ""
         print(f"{rep.frames_written} frames tracked in {rep.seconds:.1f} s "
-              f"({rep.seconds / max(1, rep.frames_written):.2f} s/frame, backend {rep.backend})")
+              f"({rep.seconds / max(1, rep.frames_written):.2f} s/frame, backend {rep.backend}{cached})")
     if session.path:
         print(f"session: {session.path}")
     if cancelled is not None:

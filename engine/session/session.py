@@ -531,7 +531,7 @@ class Session:
             if close:
                 close()
         if complete:
-            self.cache.put("runs", key, outputs)
+            self.cache.put("runs", key, outputs, persist=True)
 
     def _merge(self, sides: dict[str, tuple[dict, float, bool, int]], frame: int) -> FrameResult:
         from engine.ops import rle
