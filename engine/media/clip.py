@@ -307,7 +307,8 @@ def open_clip(
     in_point, out_point:
         Working range, in the plate's frame numbers.
     fps:
-        Frame rate for sequences whose files do not state one (``"24000/1001"``, ``25``).
+        Frame rate override for sequences (``"24000/1001"``, ``"23.976"``, ``25``): it wins over
+        the rate the files state; sequences that state none default to 24. Movies keep their own.
     """
     text = os.fspath(path)
     ext = extension_of(text)

@@ -159,9 +159,11 @@ def _plain(value: Any) -> Any:
 class FrameReader(Protocol):
     """What :class:`engine.media.clip.Clip` needs from a reader (sequence or movie).
 
-    ``info`` is probed when the reader is built. ``read`` returns float32 ``(H, W, C)`` in
-    plate space for the default layer (RGB or RGBA; 1 channel for luminance/grey), or the
-    named ``layer``'s channels in the order ``info`` lists them. Raises a
+    ``info`` is probed when the reader is built (``info.channels`` lists every channel the
+    file holds). ``read`` returns float32 ``(H, W, C)`` in plate space: for the default layer
+    RGB or RGBA (luminance/chroma EXRs are converted to RGB; plain grey images give one
+    channel), or the named ``layer``'s channels; ``layer_channels(layer)`` names what ``read``
+    returns, in order. Raises a
     :class:`engine.errors.MediaError` subclass naming the file and frame on failure.
     """
 
