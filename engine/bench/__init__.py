@@ -22,9 +22,10 @@ from typing import Any
 
 from engine.errors import InputError
 
-#: suite name -> module (later: "track", "export")
+#: suite name -> module (later: "track")
 SUITES: dict[str, str] = {
     "io": "engine.bench.io",
+    "export": "engine.bench.export",
 }
 
 

@@ -1,7 +1,7 @@
 """``roto bench SUITE``: speed of our code against the plain libraries, measured in one run.
 
-Suites live in :mod:`engine.bench` (``io`` today; ``track`` and ``export`` plug in the same
-way). The table shows frames/s of our path, of the raw library call, their ratio and the goal.
+Suites live in :mod:`engine.bench` (``io``, ``export``; ``track`` plugs in the same way). The
+table shows frames/s of our path, of the raw library call, their ratio and the goal.
 Exit status is 0 even when a ratio misses its goal (a benchmark reports, it does not fail);
 ``--check`` makes a missed goal exit 1 for CI.
 """
@@ -18,15 +18,18 @@ from engine.errors import InputError
 def register(sub) -> None:
     from engine.bench import SUITES
 
-    p = sub.add_parser("bench", help="benchmark our readers against the plain libraries",
+    p = sub.add_parser("bench", help="benchmark our readers and writers against the plain libraries",
                        description="Generate test media, time our code path and the raw library on the same "
                                    "files in the same run, and print frames/s and their ratio (goal: ratio ≥ 0.8). "
-                                   "Suites: io = movie and EXR decoding.")
+                                   "Suites: io = movie and EXR decoding; export = EXR (AOV frame) and DPX writing at "
+                                   "1080p and 4K.")
     p.add_argument("suite", choices=tuple(SUITES), help="which benchmark to run")
     p.add_argument("--workdir", metavar="DIR",
                    help="folder for the generated media (kept and reused); default: a temporary folder")
-    p.add_argument("--size", metavar="WxH", default="1920x1080", help="frame size (default 1920x1080)")
-    p.add_argument("--frames", type=int, default=48, metavar="N", help="movie frames (default 48)")
+    p.add_argument("--size", metavar="WxH", default=None,
+                   help="frame size (default: io 1920x1080; export both 1920x1080 and 4096x2160)")
+    p.add_argument("--frames", type=int, default=None, metavar="N",
+                   help="frames (default: io 48 movie frames; export 4 at 1080p, 2 at 4K)")
     p.add_argument("--exr-frames", type=int, default=None, metavar="N",
                    help="EXR sequence frames (default: half of --frames)")
     p.add_argument("--repeat", type=int, default=1, metavar="N", help="timed runs per side; the best counts (default 1)")
@@ -47,7 +50,7 @@ def parse_size(text: str) -> tuple[int, int]:
 def run(args: argparse.Namespace) -> int:
     from engine.bench import run_suite
 
-    size = parse_size(args.size)
+    size = parse_size(args.size) if args.size else None
     quiet = args.json or not sys.stderr.isatty()
 
     def say(text: str) -> None:

@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cmd_session",
     "cmd_eval",
     "cmd_colour",
+    "cmd_export",
     "cmd_bench",
 )
 
