@@ -145,3 +145,19 @@ def test_bench_export_suite_runs(tmp_path, capsys):
     assert report["suite"] == "export"
     assert [r["name"] for r in report["rows"]] == ["exr_64x48", "dpx_64x48"]
     assert all(r["ours_fps"] > 0 and r["raw_fps"] > 0 for r in report["rows"])
+
+
+def test_mattes_export_without_the_plate_keeps_its_rate_and_timecode(tmp_path, capsys):
+    """The plate went offline after tracking: mattes still carry the plate's fps and timecode."""
+    import shutil
+
+    s = make_session(tmp_path)
+    shutil.rmtree(tmp_path / "plate")
+    out = tmp_path / "out"
+    assert main(["export", str(s.path), "--layers", "objects,matte", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "come from the session" in captured.out + captured.err
+    spec = oiio_spec(out / "shot010.1002.exr")
+    rate = spec.getattribute("FramesPerSecond")
+    assert tuple(rate) == (24000, 1001)
+    assert spec.getattribute("smpte:TimeCode") is not None

@@ -198,9 +198,11 @@ def _plate_facts(session: Session, need_plate: bool, notes: list[str]) -> _Plate
     except MediaError as exc:
         if need_plate:
             raise
-        notes.append(f"the plate could not be opened ({exc.message}); frame rate and timecode are not recorded")
-        fps = Fraction(ref.fps) if ref.fps else Fraction(24)
-        return _PlateFacts(fps, None, ref.first, False, ref.colourspace or "", Rect(0, 0, w, h), Rect(0, 0, w, h), 1.0)
+        fps = Fraction(ref.rate or ref.fps or 24)
+        notes.append(f"the plate could not be opened ({exc.message}); frame rate {fps} and timecode "
+                     f"{ref.timecode or 'none'} come from the session")
+        return _PlateFacts(fps, ref.timecode, ref.first, False, ref.plate_colourspace or ref.colourspace or "",
+                           Rect(0, 0, w, h), Rect(0, 0, w, h), 1.0)
     display = info.display_window or Rect(0, 0, w, h)
     data = info.data_window or display
     return _PlateFacts(info.fps, info.timecode, info.first, bool(info.metadata.get("timecode_drop_frame")),

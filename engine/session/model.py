@@ -108,6 +108,10 @@ class ClipRef:
     width: int = 0
     height: int = 0
     content_id: str = ""
+    #: facts about the plate when the session was made, so outputs keep them if it goes offline
+    rate: str = ""  # exact frame rate "24000/1001"
+    timecode: str | None = None
+    plate_colourspace: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

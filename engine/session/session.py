@@ -84,7 +84,9 @@ class Session:
         info = clip.info
         ref = ClipRef(path=str(clip_path), colourspace=colourspace, missing=missing, in_point=info.frame_in,
                       out_point=info.frame_out, fps=fps, ocio_config=ocio_config, first=info.first, last=info.last,
-                      width=info.width, height=info.height, content_id=clip.content_id)
+                      width=info.width, height=info.height, content_id=clip.content_id,
+                      rate=f"{info.fps.numerator}/{info.fps.denominator}", timecode=info.timecode,
+                      plate_colourspace=info.colourspace)
         if isinstance(backend, str):
             session = cls(SessionData(clip=ref, backend=backend), path=path, clip=clip, **kwargs)
         else:  # a backend instance (embedding applications, tests)
