@@ -1413,7 +1413,10 @@ def _dpx_layout(dpx: _Dpx, el: _DpxElement) -> tuple[int, int]:
     line = _dpx_line_bytes(el, samples)
     eol = el.eol_pad if 0 < el.eol_pad < (1 << 20) else 0
     available = dpx.size - el.offset
-    for stride in (-(-line // 4) * 4 + eol, line + eol, -(-line // 4) * 4, line):
+    aligned = -(-line // 4) * 4
+    # a declared end-of-line padding usually already includes the 32-bit alignment
+    strides = (line + eol, aligned + eol, aligned, line) if eol else (aligned, line)
+    for stride in strides:
         if stride * (dpx.lines - 1) + line <= available:
             return line, stride
     if el.bits == 10 and el.packing in (1, 2) and samples % 3:
