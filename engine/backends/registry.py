@@ -24,8 +24,9 @@ class Registration:
     name: str
     factory: Callable[..., Any]  # (**options) -> Segmenter
     unavailable: Callable[[], str | None]  # None when usable, else the reason
-    priority: int  # higher wins for `auto`
+    priority: int  # higher wins for `auto`; below 0: only by name, never picked by `auto`
     title: str = ""
+    detail: Callable[[], str] | None = None  # what exactly will run, e.g. "sam2.1-tiny weights"
 
 
 _SEGMENTERS: dict[str, Registration] = {}
@@ -33,19 +34,31 @@ _entry_points_loaded = False
 
 
 def register_segmenter(name: str, factory: Callable[..., Any], *, unavailable: Callable[[], str | None] = lambda: None,
-                       priority: int = 0, title: str = "") -> None:
-    """Add (or replace) a segmenter backend."""
-    _SEGMENTERS[name] = Registration(name, factory, unavailable, priority, title or name)
+                       priority: int = 0, title: str = "", detail: Callable[[], str] | None = None) -> None:
+    """Add (or replace) a segmenter backend. ``detail()`` (optional, cheap) names what will run."""
+    _SEGMENTERS[name] = Registration(name, factory, unavailable, priority, title or name, detail)
+
+
+def _using(r: Registration) -> str:
+    text = f"using the {r.title} backend"
+    if r.detail is not None:
+        try:
+            extra = r.detail()
+        except Exception:  # a description must never break backend selection
+            extra = ""
+        if extra:
+            text += f" ({extra})"
+    return text
 
 
 def _load_builtin() -> None:
     if "classical" not in _SEGMENTERS:
         from engine.backends.classical import segmenter as _classical  # noqa: F401  (registers itself)
-    for module in ("engine.backends.sam2_backend",):
+    for module in ("engine.backends.sam2_backend", "engine.backends.sam3_backend"):
         try:
             __import__(module)
         except ImportError:
-            pass  # the module itself is optional until its issue lands
+            pass  # a backend module that cannot even be imported is simply not offered
     global _entry_points_loaded
     if not _entry_points_loaded:
         _entry_points_loaded = True
@@ -78,9 +91,11 @@ def resolve_segmenter(name: str = "auto") -> tuple[str, str]:
     if name == "auto":
         skipped: list[str] = []
         for r in regs:
+            if r.priority < 0:
+                continue  # opt-in backends are chosen by name only
             reason = r.unavailable()
             if reason is None:
-                why = f"using the {r.title} backend"
+                why = _using(r)
                 if skipped:
                     why += ": " + "; ".join(skipped)
                 return r.name, why
@@ -93,7 +108,7 @@ def resolve_segmenter(name: str = "auto") -> tuple[str, str]:
     reason = by_name[name].unavailable()
     if reason is not None:
         raise BackendUnavailable(f"the {name} backend cannot run: {reason}")
-    return name, f"using the {by_name[name].title} backend (asked for by name)"
+    return name, _using(by_name[name]) + ", asked for by name"
 
 
 def get_segmenter(name: str = "auto", **options: Any) -> tuple[Any, str]:

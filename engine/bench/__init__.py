@@ -22,10 +22,11 @@ from typing import Any
 
 from engine.errors import InputError
 
-#: suite name -> module (later: "track")
+#: suite name -> module
 SUITES: dict[str, str] = {
     "io": "engine.bench.io",
     "export": "engine.bench.export",
+    "track": "engine.bench.track",
 }
 
 

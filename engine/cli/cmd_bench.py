@@ -1,7 +1,8 @@
 """``roto bench SUITE``: speed of our code against the plain libraries, measured in one run.
 
-Suites live in :mod:`engine.bench` (``io``, ``export``; ``track`` plugs in the same way). The
-table shows frames/s of our path, of the raw library call, their ratio and the goal.
+Suites live in :mod:`engine.bench` (``io``, ``export``, ``track``). The table shows frames/s of
+our path, of the raw library call, their ratio and the goal; ``track`` shows seconds per frame and
+peak memory of ``--backend`` against the weight-free tracker (its own table).
 Exit status is 0 even when a ratio misses its goal (a benchmark reports, it does not fail);
 ``--check`` makes a missed goal exit 1 for CI.
 """
@@ -22,7 +23,8 @@ def register(sub) -> None:
                        description="Generate test media, time our code path and the raw library on the same "
                                    "files in the same run, and print frames/s and their ratio (goal: ratio ≥ 0.8). "
                                    "Suites: io = movie and EXR decoding; export = EXR (AOV frame) and DPX writing at "
-                                   "1080p and 4K.")
+                                   "1080p and 4K; track = s/frame and peak memory of --backend vs the weight-free "
+                                   "tracker at 640x360 and 1080p (or --clip).")
     p.add_argument("suite", choices=tuple(SUITES), help="which benchmark to run")
     p.add_argument("--workdir", metavar="DIR",
                    help="folder for the generated media (kept and reused); default: a temporary folder")
@@ -36,6 +38,15 @@ def register(sub) -> None:
     p.add_argument("--keep", action="store_true", help="keep the temporary media and print where they are")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--check", action="store_true", help="exit 1 when a ratio misses its goal")
+    t = p.add_argument_group("track suite")
+    t.add_argument("--backend", default="auto", help="backend to time against the classical tracker (default auto)")
+    t.add_argument("--clip", metavar="PATH", help="time on this plate instead of synthetic ones")
+    t.add_argument("--point", metavar="X,Y", help="the click on the clip's first frame (default: its centre)")
+    t.add_argument("--model", metavar="NAME", help="SAM 2 weights to use, e.g. sam2.1-tiny")
+    t.add_argument("--image-size", type=int, metavar="N", help="SAM 2 input size (default 1024)")
+    t.add_argument("--device", metavar="DEV", help="cuda, mps or cpu (default: automatic)")
+    t.add_argument("--random-weights", action="store_true",
+                   help="SAM 2 architecture with random weights: real speed and memory without downloaded weights")
     p.set_defaults(func=run)
 
 
@@ -57,12 +68,25 @@ def run(args: argparse.Namespace) -> int:
         if not quiet:
             print(f"roto bench: {text}", file=sys.stderr)
 
+    extra = {}
+    if args.suite == "track":
+        point = None
+        if args.point:
+            try:
+                x, y = (float(v) for v in args.point.split(","))
+            except ValueError:
+                raise InputError(f"--point {args.point!r} is not X,Y", hint="Write it like 210,350") from None
+            point = (x, y)
+        extra = {"backend": args.backend, "clip": args.clip, "point": point, "model": args.model,
+                 "image_size": args.image_size, "device": args.device, "random_weights": args.random_weights}
     report = run_suite(args.suite, workdir=args.workdir, size=size, frames=args.frames,
-                       exr_frames=args.exr_frames, repeat=args.repeat, keep=args.keep, progress=say)
+                       exr_frames=args.exr_frames, repeat=args.repeat, keep=args.keep, progress=say, **extra)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
     else:
-        print_table(report)
+        from engine.bench import get_suite
+
+        getattr(get_suite(args.suite), "print_table", print_table)(report)
     return 1 if (args.check and not report.ok) else 0
 
 

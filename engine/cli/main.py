@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cmd_eval",
     "cmd_colour",
     "cmd_export",
+    "cmd_models",
     "cmd_bench",
 )
 
