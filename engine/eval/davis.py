@@ -295,6 +295,65 @@ def interior_point(mask: np.ndarray) -> tuple[float, float]:
 # --- runner ----------------------------------------------------------------------------------
 
 
+class _ListSource:
+    """A FrameSource over in-memory uint8 RGB frames (plate frames 0..n-1)."""
+
+    def __init__(self, frames: list[np.ndarray]):
+        self._frames = frames
+
+    @property
+    def frames(self) -> range:
+        return range(len(self._frames))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self._frames[0].shape[:2])
+
+    def read_uint8(self, frame: int) -> np.ndarray:
+        return self._frames[frame]
+
+    def read_working(self, frame: int) -> np.ndarray:
+        return self._frames[frame].astype(np.float32) / 255.0
+
+
+def _run_contract(backend, name, frames, gts, prompt, progress, keep_masks) -> "SequenceScore":
+    from engine.backends.base import Prompt
+    from engine.backends.registry import get_segmenter
+    from engine.util.progress import Progress, report
+
+    seg, _ = get_segmenter(backend)
+    t0 = time.perf_counter()
+    state = seg.init_state(_ListSource(frames))
+    if prompt == "mask":
+        pr = Prompt(mask=gts[0])
+    else:
+        x, y = interior_point(gts[0])
+        pr = Prompt(points=np.array([[x, y]], np.float32), labels=np.array([1], np.int32))
+    first = seg.add_prompt(state, 0, 1, pr)
+    preds = [np.asarray(first.mask, bool)]
+    occl = 0
+    started = time.monotonic()
+    for pf in seg.propagate(state, 0, len(frames) - 1, "forward", [1]):
+        mo = pf.objects.get(1)
+        preds.append(np.zeros(gts[0].shape, bool) if mo is None else np.asarray(mo.mask, bool))
+        occl += int(bool(mo is not None and mo.occluded))
+        report(progress, Progress(f"davis:{name}", len(preds) - 1, len(frames) - 1, frame=pf.frame, started=started))
+    while len(preds) < len(frames):
+        preds.append(np.zeros(gts[0].shape, bool))
+    elapsed = time.perf_counter() - t0
+    j, f = evaluate_sequence(gts, preds)
+    sc = SequenceScore(name=name, n_frames=len(frames), J=float(j.mean()) if j.size else float("nan"),
+                       F=float(f.mean()) if f.size else float("nan"),
+                       seconds_per_frame=elapsed / max(1, len(frames) - 1), J_frames=j.tolist(),
+                       F_frames=f.tolist(), occluded_frames=occl)
+    if keep_masks:
+        sc.masks = preds  # type: ignore[attr-defined]
+    return sc
+
+
+# --- classical runner ----------------------------------------------------------------------------------
+
+
 def run_davis(
     root: str | Path,
     sequences: Sequence[str] | None = None,
@@ -302,6 +361,7 @@ def run_davis(
     tracker_params: Any = None,
     progress: Callable[..., None] | None = None,
     *,
+    backend: str = "classical",
     keep_masks: bool = False,
 ) -> DavisReport:
     """Track each sequence from frame 0 with the classical tracker and score it.
@@ -314,11 +374,17 @@ def run_davis(
         Names to run (default: all under ``root``).
     prompt:
         ``"mask"``: frame 0's ground-truth mask; ``"click"``: one positive click at the most interior
-        point of that mask (:func:`interior_point`).
+        point of that mask (:func:`interior_point`), with frame 1 given as the motion reference
+        (the clip's own pixels, no annotation).
     tracker_params:
         A :class:`engine.backends.classical.tracker.TrackerParams` (default parameters if None).
     progress:
         Called with an :class:`engine.util.progress.Progress` after each frame.
+    backend:
+        ``"classical"`` (default) runs :class:`~engine.backends.classical.tracker.ClassicalTracker`
+        directly (``tracker_params`` apply); any other name is built by
+        :func:`engine.backends.registry.get_segmenter` and driven through the segmenter contract
+        (``init_state`` / ``add_prompt`` / ``propagate``).
     keep_masks:
         Attach the predicted masks to each :class:`SequenceScore` as ``.masks`` (for inspection).
     """
@@ -332,14 +398,19 @@ def run_davis(
     scores: list[SequenceScore] = []
     for name in names:
         frames, gts = read_frames(root, name)
+        if backend != "classical":
+            scores.append(_run_contract(backend, name, frames, gts, prompt, progress, keep_masks))
+            continue
         tracker = ClassicalTracker(tracker_params)
         t0 = time.perf_counter()
         if prompt == "mask":
-            state = tracker.start(frames[0], gts[0])
+            m0 = gts[0]
         else:
             x, y = interior_point(gts[0])
-            state = tracker.start(frames[0], points=[(x, y)], labels=[1])
-        preds = [state.mask_full() if hasattr(state, "mask_full") else gts[0]]
+            ref = frames[1] if len(frames) > 1 else None
+            m0, _ = tracker.segment(frames[0], points=[(x, y)], labels=[1], motion_ref=ref)
+        state = tracker.start(frames[0], m0)
+        preds = [np.asarray(m0, dtype=bool)]
         occl = 0
         started = time.monotonic()
         for i in range(1, len(frames)):

@@ -1,0 +1,388 @@
+"""One-frame segmentation from a prompt (mask, box or clicks), without model weights.
+
+* **mask** — validated and returned as is (score 1).
+* **box** — GrabCut (Rother et al., 2004; ``cv2.grabCut``) initialised with the box, clicks inside
+  it used as hard object/background seeds; the component holding the positive clicks (or the
+  largest) is kept.
+* **clicks only** — the object's extent is unknown, so boxes of growing size centred on the
+  positive clicks are tried; for each, GrabCut gives a candidate. A candidate that runs into its
+  box's border is cut off (box too small); among the others the one whose outline follows strong
+  image edges and whose colours separate best from its surroundings wins, with a mild preference
+  for the smallest box where the segment stopped growing.
+
+Images are ``uint8 (H, W, 3)`` RGB; points ``(x, y)`` in pixels (origin top-left); boxes
+``(x0, y0, x1, y1)`` pixels, end-exclusive; masks ``bool (H, W)``. Work is done at a reduced size
+(longest side ``work_size``) and the result brought back to full size.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from engine.errors import PromptError
+
+__all__ = ["validate_points", "validate_box", "validate_mask", "segment_prompt", "grabcut_box"]
+
+
+def validate_mask(mask, shape: tuple[int, int]) -> np.ndarray:
+    """A usable ``bool (H, W)`` mask, or :class:`PromptError`."""
+    m = np.asarray(mask)
+    if m.ndim != 2 or m.shape != tuple(shape):
+        raise PromptError(f"the mask has shape {m.shape} but the frame is {tuple(shape)}: they must match")
+    m = m.astype(bool) if m.dtype != bool else m
+    if not m.any():
+        raise PromptError("the mask is empty: paint at least a few pixels of the object")
+    return m
+
+
+def validate_points(points, labels, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """``(float64 (N, 2) xy, int (N,) labels)`` checked against the frame, or :class:`PromptError`."""
+    h, w = shape
+    try:
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    except (TypeError, ValueError) as exc:
+        raise PromptError(f"points must be a list of (x, y) pixel pairs ({exc})") from None
+    if pts.shape[0] == 0:
+        raise PromptError("no points were given: click at least once on the object")
+    if labels is None:
+        lab = np.ones(len(pts), dtype=int)
+    else:
+        lab = np.asarray(labels).reshape(-1)
+        if lab.shape[0] != pts.shape[0]:
+            raise PromptError(f"{pts.shape[0]} points but {lab.shape[0]} labels: give one label (1 object, 0 background) per point")
+        if not np.isin(lab, (0, 1)).all():
+            raise PromptError("point labels must be 1 (object) or 0 (background)")
+        lab = lab.astype(int)
+    if not np.isfinite(pts).all():
+        raise PromptError("a point has a non-finite coordinate")
+    bad = (pts[:, 0] < 0) | (pts[:, 0] > w - 1) | (pts[:, 1] < 0) | (pts[:, 1] > h - 1)
+    if bad.any():
+        x, y = pts[int(np.argmax(bad))]
+        raise PromptError(f"the point ({x:g}, {y:g}) is outside the {w}x{h} frame")
+    if not (lab == 1).any():
+        raise PromptError("every point is a background click: add at least one click on the object")
+    return pts, lab
+
+
+def validate_box(box, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """An integer box clipped to the frame, or :class:`PromptError` when it is unusable."""
+    h, w = shape
+    try:
+        x0, y0, x1, y1 = (float(v) for v in box)
+    except (TypeError, ValueError):
+        raise PromptError("a box must be four numbers (x0, y0, x1, y1) in pixels") from None
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        raise PromptError("a box coordinate is not finite")
+    if x1 < x0:
+        x0, x1 = x1, x0
+    if y1 < y0:
+        y0, y1 = y1, y0
+    cx0, cy0 = max(0, int(math.floor(x0))), max(0, int(math.floor(y0)))
+    cx1, cy1 = min(w, int(math.ceil(x1))), min(h, int(math.ceil(y1)))
+    if cx1 - cx0 < 2 or cy1 - cy0 < 2:
+        raise PromptError(f"the box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is outside the {w}x{h} frame or thinner than 2 pixels")
+    return cx0, cy0, cx1, cy1
+
+
+def _grabcut(small: np.ndarray, rect, fg_pts, bg_pts, radius: int, iters: int) -> np.ndarray:
+    h, w = small.shape[:2]
+    gc = np.full((h, w), cv2.GC_BGD, np.uint8)
+    x0, y0, x1, y1 = rect
+    gc[y0:y1, x0:x1] = cv2.GC_PR_FGD
+    for x, y in bg_pts:
+        cv2.circle(gc, (int(round(x)), int(round(y))), radius, cv2.GC_BGD, -1)
+    for x, y in fg_pts:
+        cv2.circle(gc, (int(round(x)), int(round(y))), radius, cv2.GC_FGD, -1)
+    bgm = np.zeros((1, 65), np.float64)
+    fgm = np.zeros((1, 65), np.float64)
+    bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
+    cv2.setRNGSeed(12345)
+    try:
+        cv2.grabCut(bgr, gc, None, bgm, fgm, iters, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:
+        return (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+    return (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+
+
+def _component_with(mask: np.ndarray, pts) -> np.ndarray:
+    n, lab = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    if n <= 2:
+        return mask
+    ids = {int(lab[int(round(y)), int(round(x))]) for x, y in pts} - {0}
+    if not ids:
+        areas = np.bincount(lab.ravel(), minlength=n)
+        areas[0] = 0
+        ids = {int(np.argmax(areas))}
+    return np.isin(lab, list(ids))
+
+
+def _fill(mask: np.ndarray) -> np.ndarray:
+    inv = (~mask).astype(np.uint8)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(inv, connectivity=4)
+    h, w = mask.shape
+    out = mask.copy()
+    area = mask.sum()
+    for i in range(1, n):
+        x, y, bw, bh, a = stats[i]
+        if x > 0 and y > 0 and x + bw < w and y + bh < h and a < 0.05 * area:
+            out[lab == i] = True
+    return out
+
+
+def _to_small(image: np.ndarray, work_size: int):
+    h, w = image.shape[:2]
+    s = min(1.0, work_size / max(h, w))
+    if s < 1.0:
+        small = cv2.resize(image, (max(8, round(w * s)), max(8, round(h * s))), interpolation=cv2.INTER_AREA)
+    else:
+        small = image
+    return small, small.shape[1] / w, small.shape[0] / h
+
+
+def _upsize(mask_small: np.ndarray, shape) -> np.ndarray:
+    h, w = shape
+    if mask_small.shape == (h, w):
+        return mask_small
+    m = cv2.GaussianBlur(mask_small.astype(np.float32), (0, 0), 0.7)
+    return cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) >= 0.5
+
+
+def grabcut_box(image: np.ndarray, box, *, points=None, labels=None, work_size: int = 400,
+                iters: int = 5) -> tuple[np.ndarray, float]:
+    """Segment the object in ``box`` (clicks optional) → ``(bool (H, W) mask, score in [0, 1])``."""
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = validate_box(box, (h, w))
+    fg_pts, bg_pts = [], []
+    if points is not None:
+        pts, lab = validate_points(points, labels, (h, w)) if len(points) else (np.zeros((0, 2)), np.zeros(0, int))
+        fg_pts = [tuple(p) for p, l in zip(pts, lab) if l == 1]
+        bg_pts = [tuple(p) for p, l in zip(pts, lab) if l == 0]
+    small, sx, sy = _to_small(image, work_size)
+    rect = (int(x0 * sx), int(y0 * sy), max(int(x0 * sx) + 2, int(math.ceil(x1 * sx))), max(int(y0 * sy) + 2, int(math.ceil(y1 * sy))))
+    fs = [(x * sx, y * sy) for x, y in fg_pts]
+    bs = [(x * sx, y * sy) for x, y in bg_pts]
+    m = _grabcut(small, rect, fs, bs, 2, iters)
+    if fs:
+        m = _component_with(m, fs)
+    m = _fill(m)
+    if not m.any():
+        m = np.zeros(small.shape[:2], bool)
+        m[rect[1]:rect[3], rect[0]:rect[2]] = True
+        return _upsize(m, (h, w)), 0.1
+    score = _score(small, m, rect)[0]
+    return _upsize(m, (h, w)), score
+
+
+def _score(small: np.ndarray, m: np.ndarray, rect) -> tuple[float, float]:
+    """(quality in [0, 1], border-touch fraction) of a candidate segment inside ``rect``."""
+    x0, y0, x1, y1 = rect
+    h, w = m.shape
+    b = m ^ cv2.erode(m.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    nb = int(b.sum())
+    if nb == 0:
+        return 0.0, 1.0
+    ys, xs = np.nonzero(b)
+    on_rect = ((xs <= x0 + 1) & (x0 > 0)) | ((xs >= x1 - 2) & (x1 < w)) | ((ys <= y0 + 1) & (y0 > 0)) | ((ys >= y1 - 2) & (y1 < h))
+    touch = float(on_rect.mean())
+    grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    gm = cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+    edge = float(gm[b].mean() / (gm.mean() + 1e-3))
+    lab = cv2.cvtColor(small, cv2.COLOR_RGB2Lab).astype(np.float32)
+    ring = cv2.dilate(m.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) & ~m
+    if ring.any():
+        sep = float(np.linalg.norm(lab[m].mean(0) - lab[ring].mean(0)) / 40.0)
+    else:
+        sep = 0.0
+    q = (1.0 - math.exp(-0.5 * edge)) * 0.6 + min(1.0, sep) * 0.4
+    return float(np.clip(q * (1.0 - touch), 0.0, 1.0)), touch
+
+
+def segment_points(image: np.ndarray, points, labels=None, *, work_size: int = 320) -> tuple[np.ndarray, float]:
+    """Segment the object under positive clicks (negative clicks excluded) → ``(mask, score)``.
+
+    Boxes of growing size around the clicks are tried on a reduced copy of the frame (longest side
+    ``work_size``); each is segmented by GrabCut and scored by :func:`_score`.
+    """
+    h, w = image.shape[:2]
+    pts, lab = validate_points(points, labels, (h, w))
+    small, sx, sy = _to_small(image, work_size)
+    hs, ws = small.shape[:2]
+    fg = [(x * sx, y * sy) for (x, y), l in zip(pts, lab) if l == 1]
+    bg = [(x * sx, y * sy) for (x, y), l in zip(pts, lab) if l == 0]
+    fx = [p[0] for p in fg]
+    fy = [p[1] for p in fg]
+    diag = math.hypot(hs, ws)
+    best = None
+    prev_area = None
+    for k, frac in enumerate((0.08, 0.13, 0.2, 0.3, 0.45, 0.65)):
+        r = frac * diag * 0.5
+        rect = (max(0, int(min(fx) - r)), max(0, int(min(fy) - r)), min(ws, int(max(fx) + r) + 1), min(hs, int(max(fy) + r) + 1))
+        m = _grabcut(small, rect, fg, bg, max(1, int(0.01 * diag)), 3)
+        m = _component_with(m, fg)
+        m = _fill(m)
+        if not m.any():
+            continue
+        q, touch = _score(small, m, rect)
+        area = float(m.sum())
+        stable = prev_area is not None and area < 1.6 * prev_area
+        prev_area = area
+        if touch > 0.25:
+            continue
+        q = q * (1.1 if stable else 1.0) * (1.0 - 0.04 * k)
+        if best is None or q > best[0]:
+            best = (q, m)
+    if best is None:
+        # fall back to a small disk around the clicks
+        m = np.zeros((hs, ws), bool)
+        for x, y in fg:
+            cv2.circle(m.view(np.uint8), (int(round(x)), int(round(y))), max(2, int(0.03 * diag)), 1, -1)
+        return _upsize(m, (h, w)), 0.05
+    return _upsize(best[1], (h, w)), float(best[0])
+
+
+def motion_mask(image: np.ndarray, other: np.ndarray, *, work_size: int = 427) -> tuple[np.ndarray, np.ndarray, float]:
+    """Where ``image`` moves unlike its dominant (camera) motion towards ``other`` (a nearby frame).
+
+    Returns ``(moving bool (h, w), residual float32 (h, w) in pixels, scale)`` at a reduced size
+    (``scale`` = reduced / full). The dominant motion is an affine model fitted with RANSAC to DIS flow.
+    """
+    from engine.ops.flow import dis_flow
+
+    small, sx, _ = _to_small(image, work_size)
+    osmall, _, _ = _to_small(np.asarray(other), work_size)
+    if osmall.shape != small.shape:
+        raise PromptError("the motion reference frame must have the same size as the prompted frame")
+    flow = dis_flow(small, osmall, preset="medium")
+    h, w = flow.shape[:2]
+    ys, xs = np.mgrid[2:h:6, 2:w:6]
+    ys, xs = ys.ravel(), xs.ravel()
+    src = np.stack([xs, ys], 1).astype(np.float32)
+    dst = src + flow[ys, xs]
+    a, inl = cv2.estimateAffine2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=1.0, maxIters=500)
+    if a is None:
+        return np.zeros((h, w), bool), np.zeros((h, w), np.float32), sx
+    gx = np.arange(w, dtype=np.float32)[None, :]
+    gy = np.arange(h, dtype=np.float32)[:, None]
+    bu = a[0, 0] * gx + a[0, 1] * gy + a[0, 2] - gx
+    bv = a[1, 0] * gx + a[1, 1] * gy + a[1, 2] - gy
+    r = np.sqrt((flow[..., 0] - bu) ** 2 + (flow[..., 1] - bv) ** 2).astype(np.float32)
+    noise = float(np.percentile(r, 60))
+    moving = r > max(1.0, 3.0 * noise)
+    moving = cv2.morphologyEx(moving.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
+    return moving, r, sx
+
+
+def _motion_candidate(small, r, moving, fg, bg):
+    hs, ws = small.shape[:2]
+    n, cc = cv2.connectedComponents(moving.astype(np.uint8), connectivity=8)
+    ids = set()
+    rad = max(2, int(0.02 * math.hypot(hs, ws)))
+    for x, y in fg:
+        xi, yi = int(round(x)), int(round(y))
+        win = cc[max(0, yi - rad) : yi + rad + 1, max(0, xi - rad) : xi + rad + 1]
+        vals = win[win > 0]
+        if vals.size:
+            ids.add(int(np.bincount(vals).argmax()))
+    if not ids:
+        return None
+    m = np.isin(cc, list(ids))
+    frac = m.mean()
+    if frac < 0.0005 or frac > 0.6:
+        return None
+    gc = np.full((hs, ws), cv2.GC_BGD, np.uint8)
+    k = max(3, int(0.03 * math.hypot(hs, ws))) | 1
+    near = cv2.dilate(m.astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
+    gc[near] = cv2.GC_PR_BGD
+    gc[m] = cv2.GC_PR_FGD
+    for x, y in fg:
+        cv2.circle(gc, (int(round(x)), int(round(y))), 2, cv2.GC_FGD, -1)
+    for x, y in bg:
+        cv2.circle(gc, (int(round(x)), int(round(y))), 2, cv2.GC_BGD, -1)
+    bgm = np.zeros((1, 65), np.float64)
+    fgm = np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(12345)
+    try:
+        cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), gc, None, bgm, fgm, 4, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:
+        pass
+    seg = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+    seg = _component_with(seg, fg)
+    seg = _fill(seg)
+    if not seg.any():
+        return None
+    ring = cv2.dilate(seg.astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool) & ~seg
+    contrast = float(np.median(r[seg]) - np.median(r[ring])) if ring.any() else 0.0
+    return seg, contrast
+
+
+def segment_points_motion(image: np.ndarray, other: np.ndarray, points, labels=None, *, work_size: int = 427):
+    """Clicks + a nearby frame: the moving region under the clicks, refined by GrabCut; or None.
+
+    The motion residual is thresholded relative to the frame's motion noise; when that leaves only
+    a speck under the click, relative to how the clicked point itself moves.
+    """
+    h, w = image.shape[:2]
+    pts, lab = validate_points(points, labels, (h, w))
+    _, r, _ = motion_mask(image, other, work_size=work_size)
+    small, sx, sy = _to_small(image, work_size)
+    hs, ws = small.shape[:2]
+    fg = [(x * sx, y * sy) for (x, y), l in zip(pts, lab) if l == 1]
+    bg = [(x * sx, y * sy) for (x, y), l in zip(pts, lab) if l == 0]
+    noise = float(np.percentile(r, 60))
+    rad0 = max(2, int(0.015 * math.hypot(hs, ws)))
+    rc = []
+    for x, y in fg:
+        xi, yi = int(round(x)), int(round(y))
+        rc.append(float(np.median(r[max(0, yi - rad0) : yi + rad0 + 1, max(0, xi - rad0) : xi + rad0 + 1])))
+    r_click = float(np.median(rc)) if rc else 0.0
+    best = None
+    for thr in (max(1.0, 3.0 * noise), max(0.8, 2.0 * noise, 0.4 * r_click)):
+        moving = cv2.morphologyEx((r > thr).astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
+        got = _motion_candidate(small, r, moving, fg, bg)
+        if got is not None and got[0].mean() >= 0.002:
+            best = got
+            break
+    if best is None:
+        return None
+    return _upsize(best[0], (h, w)), 0.6
+
+
+def segment_prompt(image: np.ndarray, *, points=None, labels=None, box=None, mask=None,
+                   motion_ref: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Prompt → ``(bool (H, W) mask, score in [0, 1])`` on one ``uint8 (H, W, 3)`` RGB frame.
+
+    Exactly one of ``mask`` or ``box``/``points`` must be given (a box may come with clicks).
+    ``motion_ref``: optionally a nearby frame of the same shot (uint8 RGB, same size); with clicks
+    only, the region under the clicks that moves unlike the camera seeds the segmentation.
+    Raises :class:`engine.errors.PromptError` with a sentence on an unusable prompt.
+    """
+    img = np.asarray(image)
+    if img.ndim != 3 or img.shape[2] < 3 or img.dtype != np.uint8:
+        raise PromptError(f"the frame must be 8-bit RGB (H, W, 3); got dtype {img.dtype}, shape {img.shape}")
+    img = np.ascontiguousarray(img[:, :, :3])
+    shape = img.shape[:2]
+    if mask is not None:
+        if box is not None or points is not None:
+            raise PromptError("give either a mask or a box/points prompt, not both")
+        return validate_mask(mask, shape), 1.0
+    if box is not None:
+        return grabcut_box(img, box, points=points, labels=labels)
+    if points is not None:
+        static = segment_points(img, points, labels)
+        if motion_ref is not None:
+            ref = np.asarray(motion_ref)
+            if ref.ndim != 3 or ref.shape[:2] != shape or ref.dtype != np.uint8:
+                raise PromptError(f"the motion reference frame must be 8-bit RGB of the frame's size {shape}; got {ref.dtype} {ref.shape}")
+            got = segment_points_motion(img, np.ascontiguousarray(ref[:, :, :3]), points, labels)
+            if got is not None:
+                a_m = float(got[0].mean())
+                a_s = float(static[0].mean())
+                # the moving region is trusted unless it is a speck or sprawls far beyond the static
+                # candidate (smoke, spray and reflections move with objects)
+                if a_m >= 0.002 and a_m <= 3.5 * max(a_s, 0.002):
+                    return got
+        return static
+    raise PromptError("no prompt was given: pass points, a box or a mask")

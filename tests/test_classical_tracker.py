@@ -1,0 +1,216 @@
+"""The weight-free tracker on synthetic procedural clips (numpy only, no data files)."""
+
+from __future__ import annotations
+
+import copy
+
+import cv2
+import numpy as np
+import pytest
+
+from engine.backends.classical.tracker import ClassicalTracker, ObjectState, TrackerParams, resolve_overlaps
+from engine.errors import PromptError
+
+H, W = 144, 192
+
+
+def smooth_noise(h, w, seed, cell=6):
+    rng = np.random.default_rng(seed)
+    n = rng.random((h // cell + 3, w // cell + 3, 3)).astype(np.float32)
+    img = cv2.resize(n, (w + 2 * cell, h + 2 * cell), interpolation=cv2.INTER_CUBIC)[cell : cell + h, cell : cell + w]
+    return np.clip(img, 0, 1)
+
+
+BG = smooth_noise(H, W, 1) * np.array([0.35, 0.6, 0.45], np.float32) + 0.15  # greenish, textured
+
+
+def object_layer(seed, colour):
+    tex = smooth_noise(H, W, seed, cell=4)
+    return np.clip(np.asarray(colour, np.float32) * (0.75 + 0.5 * tex), 0, 1)
+
+
+def disk(cx, cy, r):
+    yy, xx = np.mgrid[:H, :W]
+    return (xx - cx) ** 2 + ((yy - cy) * 1.2) ** 2 <= r * r
+
+
+def render(objects, occluder=None, pan=0):
+    """objects: list of (mask, layer); occluder: (x0, x1) columns of a grey pillar drawn on top."""
+    img = np.roll(BG, -pan, axis=1).copy()
+    for m, layer in objects:
+        img[m] = layer[m]
+    if occluder is not None:
+        x0, x1 = occluder
+        img[:, x0:x1] = 0.55 + 0.1 * smooth_noise(H, x1 - x0, 7, cell=3)[:, :, :1]
+    return (img * 255).astype(np.uint8)
+
+
+RED = object_layer(11, (0.9, 0.2, 0.15))
+BLUE = object_layer(12, (0.15, 0.25, 0.95))
+
+
+def iou(a, b):
+    u = (a | b).sum()
+    return 1.0 if u == 0 else (a & b).sum() / u
+
+
+def moving_clip(n=12, start=(50, 70), v=(4, 1), r=18):
+    frames, masks = [], []
+    for t in range(n):
+        m = disk(start[0] + v[0] * t, start[1] + v[1] * t, r)
+        frames.append(render([(m, RED)]))
+        masks.append(m)
+    return frames, masks
+
+
+def test_tracks_a_moving_textured_object():
+    frames, masks = moving_clip()
+    tr = ClassicalTracker()
+    st = tr.start(frames[0], masks[0])
+    for t in range(1, len(frames)):
+        (res,) = tr.step([st], frames[t - 1], frames[t])
+        assert res.mask.shape == (H, W) and res.mask.dtype == bool
+        assert not res.occluded
+        assert 0.0 <= res.confidence <= 1.0
+        assert iou(res.mask, masks[t]) > 0.8, t
+
+
+def test_backward_stepping():
+    frames, masks = moving_clip()
+    tr = ClassicalTracker()
+    st = tr.start(frames[-1], masks[-1])
+    for t in range(len(frames) - 2, -1, -1):
+        (res,) = tr.step([st], frames[t + 1], frames[t])
+        assert iou(res.mask, masks[t]) > 0.8, t
+
+
+def test_two_objects_at_once_and_overlap_resolution():
+    frames, m1, m2 = [], [], []
+    for t in range(10):
+        a = disk(40 + 4 * t, 50, 16)
+        b = disk(150 - 4 * t, 95, 16)
+        frames.append(render([(a, RED), (b, BLUE)]))
+        m1.append(a)
+        m2.append(b)
+    tr = ClassicalTracker()
+    sa = tr.start(frames[0], m1[0])
+    sb = tr.start(frames[0], m2[0])
+    for t in range(1, 10):
+        ra, rb = tr.step([sa, sb], frames[t - 1], frames[t])
+        assert iou(ra.mask, m1[t]) > 0.75
+        assert iou(rb.mask, m2[t]) > 0.75
+        fa, fb = resolve_overlaps([ra, rb])
+        assert not (fa.mask & fb.mask).any()
+
+
+def test_occluded_object_is_flagged_and_reacquired():
+    # the object slides behind a pillar that is wider than itself, then comes out the other side
+    frames, masks = [], []
+    pillar = (80, 135)
+    for t in range(26):
+        m = disk(30 + 6 * t, 72, 15)
+        frames.append(render([(m, RED)], occluder=pillar))
+        vis = m.copy()
+        vis[:, pillar[0] : pillar[1]] = False
+        masks.append(vis)
+    tr = ClassicalTracker()
+    st = tr.start(frames[0], masks[0])
+    flags = []
+    for t in range(1, len(frames)):
+        (res,) = tr.step([st], frames[t - 1], frames[t])
+        flags.append(res.occluded)
+        if res.occluded:
+            assert not res.mask.any()
+            assert res.confidence == 0.0
+        if not masks[t].any():
+            # fully hidden: must not drift onto the background or the pillar
+            assert res.occluded or res.mask.sum() < 40, t
+    hidden = [t for t in range(1, len(frames)) if not masks[t].any()]
+    assert hidden, "the clip should hide the object for some frames"
+    assert any(flags[t - 1] for t in hidden)
+    # re-acquired once it is back in full
+    assert not flags[-1]
+    assert iou(res.mask, masks[-1]) > 0.6
+
+
+def test_states_are_copyable_snapshots():
+    frames, masks = moving_clip(n=6)
+    tr = ClassicalTracker()
+    st = tr.start(frames[0], masks[0])
+    tr.step([st], frames[0], frames[1])
+    snap = copy.deepcopy(st)
+    assert isinstance(snap, ObjectState)
+    (r1,) = tr.step([st], frames[1], frames[2])
+    (r2,) = tr.step([snap], frames[1], frames[2])
+    assert (r1.mask == r2.mask).all()
+
+
+def test_prompts_on_one_frame():
+    frames, masks = moving_clip(n=1)
+    img, gt = frames[0], masks[0]
+    tr = ClassicalTracker()
+    m, score = tr.segment(img, mask=gt)
+    assert (m == gt).all() and score == 1.0
+    ys, xs = np.nonzero(gt)
+    box = (xs.min() - 4, ys.min() - 4, xs.max() + 5, ys.max() + 5)
+    m, score = tr.segment(img, box=box)
+    assert iou(m, gt) > 0.75 and 0.0 <= score <= 1.0
+    m, score = tr.segment(img, points=[(float(xs.mean()), float(ys.mean()))], labels=[1])
+    assert m.shape == gt.shape and iou(m, gt) > 0.5
+
+
+def test_bad_prompts_raise_prompt_error():
+    frames, masks = moving_clip(n=1)
+    img = frames[0]
+    tr = ClassicalTracker()
+    with pytest.raises(PromptError, match="shape"):
+        tr.start(img, np.ones((10, 10), bool))
+    with pytest.raises(PromptError, match="empty"):
+        tr.start(img, np.zeros((H, W), bool))
+    with pytest.raises(PromptError, match="outside"):
+        tr.segment(img, points=[(W + 5, 10)], labels=[1])
+    with pytest.raises(PromptError):
+        tr.segment(img, points=[(10, 10)], labels=[0])
+    with pytest.raises(PromptError):
+        tr.segment(img, box=(W + 10, 0, W + 20, 10))
+    with pytest.raises(PromptError):
+        tr.segment(img)
+    with pytest.raises(PromptError):
+        tr.start(img[:, :, 0], masks[0])
+
+
+def test_params_are_plain_data():
+    p = TrackerParams(crop_size=256)
+    assert ClassicalTracker(p).params.crop_size == 256
+
+
+def test_thin_line_attached_to_object_is_kept():
+    # a textured blob with a 2-px dark line running from it to the top border (a kite line)
+    frames, masks = [], []
+    for t in range(8):
+        cx, cy = 70 + 3 * t, 100
+        m = disk(cx, cy, 16)
+        img = render([(m, RED)])
+        line = np.zeros((H, W), np.uint8)
+        cv2.line(line, (cx + 10, cy - 12), (cx + 60, 0), 1, 2)
+        lm = line.astype(bool) & ~m
+        img[lm] = (20, 20, 20)
+        frames.append(img)
+        masks.append(m | lm)
+    tr = ClassicalTracker()
+    st = tr.start(frames[0], masks[0])
+    assert st.lines is not None and len(st.lines) >= 1
+    for t in range(1, len(frames)):
+        (res,) = tr.step([st], frames[t - 1], frames[t])
+    thin = masks[-1] & ~disk(70 + 3 * 7, 100, 16)
+    near = cv2.dilate(res.mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert (thin & near).sum() > 0.6 * thin.sum()  # the line is still there, within 2 px
+    assert iou(res.mask, masks[-1]) > 0.7
+
+
+def test_click_with_motion_reference():
+    frames, masks = moving_clip(n=2, v=(6, 0))
+    ys, xs = np.nonzero(masks[0])
+    m, score = ClassicalTracker().segment(frames[0], points=[(float(xs.mean()), float(ys.mean()))],
+                                          labels=[1], motion_ref=frames[1])
+    assert iou(m, masks[0]) > 0.6 and 0.0 <= score <= 1.0
