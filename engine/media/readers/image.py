@@ -967,6 +967,9 @@ def _exr_decode_openexr(exr: _ExrFile, wanted: dict[int, list[_Chan]]) -> dict[s
     return out
 
 
+_INTERLEAVED = "\0interleaved"
+
+
 def _exr_decode_fast(exr: _ExrFile, wanted: dict[int, list[_Chan]]) -> dict[str, np.ndarray] | None:
     """Decode a single-part file with the OpenEXR module, keeping the stored pixel type
     (half stays half: the caller converts once while placing into float32). Returns None when
@@ -975,13 +978,22 @@ def _exr_decode_fast(exr: _ExrFile, wanted: dict[int, list[_Chan]]) -> dict[str,
     """
     import OpenEXR
 
+    part = exr.parts[0]
+    w, h = part.dw_size
+    names = [c.file_name for c in wanted[0]]
+    if names in (["R", "G", "B"], ["R", "G", "B", "A"]) and all(c.ptype != 0 for c in wanted[0]):
+        # the colour channels come interleaved from the decoder: one contiguous block
+        try:
+            group = OpenEXR.File(exr.path).parts[0].channels.get("".join(names))
+        except Exception:
+            return None
+        if group is not None and np.asarray(group.pixels).shape == (h, w, len(names)):
+            return {_INTERLEAVED: np.asarray(group.pixels)}
     try:
         f = OpenEXR.File(exr.path, separate_channels=True)
         channels = f.parts[0].channels
     except Exception:
         return None
-    part = exr.parts[0]
-    w, h = part.dw_size
     out: dict[str, np.ndarray] = {}
     for c in wanted[0]:
         ch = channels.get(c.file_name)
@@ -1133,6 +1145,12 @@ def _read_exr_checked(path: str, size: int, layer: str | None) -> tuple[np.ndarr
 
     disp = exr.parts[0].disp
     height, width = header.height, header.width
+    block = decoded.pop(_INTERLEAVED, None)
+    if block is not None:
+        if exr.parts[0].dw == disp and mode != "luma" and list(names) == [c.public for c in needed]:
+            return block.astype(np.float32), tuple(names)  # one contiguous conversion, nothing to place
+        for k, c in enumerate(needed):
+            decoded[c.public] = block[:, :, k]
     out = np.zeros((height, width, len(names)), dtype=np.float32)
     if mode == "luma":
         yw = _luma_weights(header.attributes.get("chromaticities"))
