@@ -23,6 +23,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cmd_info",
     "cmd_proxy",
     "cmd_track",
+    "cmd_matte",
+    "cmd_qc",
     "cmd_session",
     "cmd_eval",
     "cmd_colour",

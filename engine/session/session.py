@@ -570,6 +570,19 @@ class Session:
         self._decoded[key] = (res.mask, m)
         return m
 
+    def alpha(self, obj: int, frame: int) -> np.ndarray | None:
+        """The object's soft alpha on ``frame`` (float32 HxW in [0, 1]) from ``roto matte``, or None
+        when none is stored for the frame's current mask (see :mod:`engine.session.alpha_store`)."""
+        from engine.session.alpha_store import session_alpha
+
+        return session_alpha(self, int(obj), int(frame))
+
+    def alpha_signature(self, obj: int, frame: int) -> object:
+        """What the object's coverage on ``frame`` depends on (the exporter's resume digest)."""
+        from engine.session.alpha_store import session_alpha_signature
+
+        return session_alpha_signature(self, int(obj), int(frame))
+
     def id_matte(self, frame: int) -> np.ndarray:
         """uint16 (H, W): the id of the object owning each pixel (0 = none); overlaps go to the
         object with the higher confidence, then to the pixel's deeper inside."""
