@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from engine.cli.main import main
@@ -161,3 +162,14 @@ def test_mattes_export_without_the_plate_keeps_its_rate_and_timecode(tmp_path, c
     rate = spec.getattribute("FramesPerSecond")
     assert tuple(rate) == (24000, 1001)
     assert spec.getattribute("smpte:TimeCode") is not None
+
+
+def test_resume_rewrites_frames_whose_mask_was_edited(tmp_path, capsys):
+    s = make_session(tmp_path)
+    out = tmp_path / "out"
+    assert main(["export", str(s.path), "--layers", "objects", "--out", str(out)]) == 0
+    capsys.readouterr()
+    hero = s.object_by_name("hero")
+    s.edit_mask(hero.id, 1003, lambda m: np.roll(m, 2, axis=1))
+    assert main(["export", str(s.path), "--layers", "objects", "--out", str(out)]) == 0
+    assert "1 written, 3 already valid" in capsys.readouterr().out

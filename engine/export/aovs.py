@@ -209,7 +209,7 @@ class ExportContext:
         res = self.session.result(obj, frame)
         if res is None:
             return None
-        return (res.mask.get("counts") if isinstance(res.mask, dict) else res.mask, res.occluded)
+        return (res.mask.get("rle") if isinstance(res.mask, dict) else res.mask, res.occluded)
 
     def grey(self, frame: int) -> np.ndarray:
         """The plate as uint8 grey-able RGB in the working space, for optical flow (small cache)."""
@@ -387,7 +387,7 @@ class ObjectIdProvider(ObjectsProvider):
         out = []
         for o in ctx.objects:
             res = ctx.session.result(o.id, frame)
-            out.append(None if res is None else (o.id, res.mask.get("counts"), res.confidence))
+            out.append(None if res is None else (o.id, res.mask.get("rle"), res.confidence))
         return out
 
 
