@@ -10,6 +10,10 @@ TORCHVISION_SPEC ?= torchvision==0.28.0
 # SAM 2 (default segmenter with weights): built without the CUDA extension and against the torch
 # above (no build isolation, else the build env fetches its own CUDA torch). See DR007.
 SAM2_SPEC ?= sam2==1.1.0
+# Depth Anything 3: the network code only, without its declared (heavy, numpy<2) dependencies;
+# its light imports are listed beside it. See DR011.
+DEPTH_SPEC ?= depth-anything-3==0.1.1
+DEPTH_LIGHT_DEPS ?= omegaconf addict einops safetensors
 EXTRAS ?= dev,matting
 DEMO_OUT ?= demo_out
 PYTEST_ARGS ?=
@@ -24,6 +28,8 @@ $(VENV)/.setup-done: pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet $(TORCH_SPEC) $(TORCHVISION_SPEC)
 	$(BIN)/python -m pip install --quiet setuptools wheel
 	SAM2_BUILD_CUDA=0 $(BIN)/python -m pip install --quiet --no-build-isolation $(SAM2_SPEC)
+	$(BIN)/python -m pip install --quiet --no-deps $(DEPTH_SPEC)
+	$(BIN)/python -m pip install --quiet $(DEPTH_LIGHT_DEPS)
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	@touch $@
 

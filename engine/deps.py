@@ -39,6 +39,9 @@ DIST_NAME = "ultimate-rotoscopy"
 def install_hint(module: str) -> str:
     """The sentence telling the user how to get ``module``."""
     req, extra = _KNOWN.get(module, (module, None))
+    if module == "depth_anything_3":
+        return ("Install it with: pip install --no-deps depth-anything-3==0.1.1 && "
+                f"pip install '{DIST_NAME}[depth]' (its declared dependencies would downgrade numpy).")
     if extra:
         return f"Install it with: pip install '{DIST_NAME}[{extra}]' (or pip install {req})."
     return f"Install it with: pip install {req} (it is part of the base install: re-run `make setup`)."

@@ -33,6 +33,25 @@ def register(sub) -> None:
     m.add_argument("--tracker", default="classical", help="segmentation backend that tracks the masks (default classical)")
     m.add_argument("--json", action="store_true", help="print JSON")
     m.set_defaults(func=run_matting_cmd)
+    z = es.add_parser("depth", help="depth AbsRel and delta<1.25 on RGB-D frames, after scale/shift alignment",
+                      description="Run a depth model on the RGB-D frames of ../shared/evaldata/depth-rgbd-open3d "
+                                  "(Redwood 5-frame clip, TUM, SUN, NYU), align each estimate to the ground truth "
+                                  "with one scale and shift, and print AbsRel and delta<1.25, next to two sanity "
+                                  "baselines under the same alignment (a constant depth; the fixed ground-plane "
+                                  "prior). The redwood/clip row uses one alignment for all 5 frames.")
+    z.add_argument("path", metavar="PATH", nargs="?", help="the depth-rgbd-open3d folder (default: "
+                                                           "../shared/evaldata/depth-rgbd-open3d)")
+    z.add_argument("--model", default="auto", help="depth model (default auto: da3-base/da3-small with weights)")
+    z.add_argument("--weights", metavar="PATH", help="a weights file instead of the model store's")
+    z.add_argument("--random-weights", action="store_true", help="random weights (checks the harness; meaningless "
+                                                                 "scores)")
+    z.add_argument("--process-res", type=int, metavar="PX", help="network input size, longer side (default 504)")
+    z.add_argument("--align", choices=("scale_shift", "scale", "median"), default="scale_shift",
+                   help="alignment to the ground truth (default scale_shift)")
+    z.add_argument("--space", choices=("depth", "inverse"), default="depth", help="align depth or inverse depth")
+    z.add_argument("--device", help="cuda, mps or cpu (default automatic)")
+    z.add_argument("--json", action="store_true", help="print JSON")
+    z.set_defaults(func=run_depth_cmd)
     p.set_defaults(func=lambda args: p.print_help() or 0)
 
 
@@ -70,3 +89,23 @@ def run_matting_cmd(args: argparse.Namespace) -> int:
         print(report.table())
     return 0
 
+
+def run_depth_cmd(args: argparse.Namespace) -> int:
+    from engine.errors import InputError
+    from engine.eval.depth import default_root, run_depth_eval
+
+    root = args.path or default_root()
+    if root is None:
+        raise InputError("the RGB-D evaluation data is not here",
+                         hint="Pass the depth-rgbd-open3d folder (../shared/evaldata/depth-rgbd-open3d)")
+    if args.weights and args.random_weights:
+        raise InputError("--weights and --random-weights exclude each other")
+    weights = "random" if args.random_weights else args.weights
+    model = "da3-small" if (weights is not None and args.model == "auto") else args.model
+    report = run_depth_eval(root, model=model, weights=weights, process_res=args.process_res, align=args.align,
+                            space=args.space, device=args.device)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.table())
+    return 0

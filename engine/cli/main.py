@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cmd_track",
     "cmd_matte",
     "cmd_qc",
+    "cmd_depth",
     "cmd_session",
     "cmd_eval",
     "cmd_colour",

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.depth.store import SessionSeam as _DepthSeam
 from engine.errors import BackendUnavailable, Cancelled, FrameOutOfRange, PromptError, SessionError
 from engine.session import project
 from engine.session.history import History, Recorder
@@ -582,6 +583,22 @@ class Session:
         from engine.session.alpha_store import session_alpha_signature
 
         return session_alpha_signature(self, int(obj), int(frame))
+
+    #: ``depth(frame)`` → float32 HxW (camera distance by default) and ``normals(frame)`` → float32
+    #: HxWx3 (camera space) once ``roto depth`` stored depth with the session; None before, so
+    #: exports carry depth.Z and N.X/Y/Z only when there is depth (see engine.depth.store)
+    depth = _DepthSeam("depth")
+    normals = _DepthSeam("normals")
+
+    def depth_signature(self, frame: int) -> object:
+        from engine.depth.store import depth_signature
+
+        return depth_signature(self, int(frame))
+
+    def normals_signature(self, frame: int) -> object:
+        from engine.depth.store import normals_signature
+
+        return normals_signature(self, int(frame))
 
     def id_matte(self, frame: int) -> np.ndarray:
         """uint16 (H, W): the id of the object owning each pixel (0 = none); overlaps go to the
