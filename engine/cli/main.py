@@ -32,6 +32,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cmd_export",
     "cmd_models",
     "cmd_bench",
+    "cmd_serve",
+    "cmd_install_host",
 )
 
 
