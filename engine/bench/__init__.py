@@ -27,6 +27,7 @@ SUITES: dict[str, str] = {
     "io": "engine.bench.io",
     "export": "engine.bench.export",
     "track": "engine.bench.track",
+    "shapes": "engine.bench.shapes",
 }
 
 

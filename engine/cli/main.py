@@ -30,6 +30,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cmd_eval",
     "cmd_colour",
     "cmd_export",
+    "cmd_shapes",
+    "cmd_roto_import",
     "cmd_models",
     "cmd_bench",
     "cmd_serve",
