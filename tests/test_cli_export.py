@@ -173,3 +173,16 @@ def test_resume_rewrites_frames_whose_mask_was_edited(tmp_path, capsys):
     s.edit_mask(hero.id, 1003, lambda m: np.roll(m, 2, axis=1))
     assert main(["export", str(s.path), "--layers", "objects", "--out", str(out)]) == 0
     assert "1 written, 3 already valid" in capsys.readouterr().out
+
+
+def test_export_writes_host_scripts_loading_the_exrs(tmp_path, capsys):
+    s = make_session(tmp_path)
+    out = tmp_path / "out"
+    assert main(["export", str(s.path), "--host-script", "nuke", "--host-script", "fusion", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    nk = next(out.glob("*.nk"))
+    setting = next(out.glob("*.setting"))
+    assert f"nuke: {nk}" in text and f"fusion: {setting}" in text
+    script = nk.read_text()
+    assert "shot010.####.exr" in script and "Roto {" in script and "Cryptomatte" in script
+    assert "shot010" in setting.read_text()

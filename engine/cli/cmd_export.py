@@ -48,6 +48,9 @@ def register(sub) -> None:
     p.add_argument("--window", choices=("plate", "display"), default="plate",
                    help="EXR data window: the plate's (default) or the full display window")
     p.add_argument("--force", action="store_true", help="rewrite frames that are already written and valid")
+    p.add_argument("--host-script", action="append", metavar="HOST", choices=("nuke", "fusion", "ae", "flame"),
+                   help="also write this host's shapes file next to the EXRs, loading them (nuke, fusion, ae, "
+                        "flame; repeatable)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.set_defaults(func=run)
@@ -83,8 +86,11 @@ def run(args: argparse.Namespace) -> int:
                 print(f"roto: {partial.frames_written} frame(s) written before stopping; run the same command "
                       f"again to finish", file=sys.stderr)
             raise
+    scripts = _host_scripts(session, args, rep)
     if args.json:
-        print(json.dumps(rep.to_dict(), indent=2, default=str))
+        data = rep.to_dict()
+        data["host_scripts"] = scripts
+        print(json.dumps(data, indent=2, default=str))
         return 0
     lo, hi = rep.frames
     for pattern in dict.fromkeys(rep.patterns.values()):
@@ -92,6 +98,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"{pattern}  ({', '.join(groups)})" if len(groups) > 1 else f"{pattern}")
     print(f"{rep.format.upper()} frames {lo}-{hi}: {rep.frames_written} written, {rep.frames_skipped} already valid "
           f"(skipped); {rep.files_written} file(s), {rep.bytes_written / 1e6:.1f} MB in {rep.seconds:.1f} s")
+    for host, path in scripts.items():
+        print(f"{host}: {path}")
     for note in rep.notes:
         print(f"note: {note}", file=sys.stderr)
     return 0
+
+
+def _host_scripts(session, args: argparse.Namespace, rep) -> dict[str, str]:
+    """Write the requested host shape files beside the deliverables, loading the EXR mattes."""
+    if not args.host_script:
+        return {}
+    from engine.export.hostfiles import write_host_script
+
+    exr = next((p for p in rep.patterns.values() if p.lower().endswith(".exr")), None)
+    written: dict[str, str] = {}
+    for host in dict.fromkeys(args.host_script):
+        script = write_host_script(session, host, args.out, matte_pattern=exr, frames=rep.frames)
+        written[host] = str(script.path)
+    return written
