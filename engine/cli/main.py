@@ -35,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cmd_models",
     "cmd_bench",
     "cmd_serve",
+    "cmd_open",
     "cmd_install_host",
 )
 

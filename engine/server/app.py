@@ -384,7 +384,9 @@ def create_app(config: ServerConfig, engine: Engine | None = None) -> FastAPI:
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    return Guard(app, eng)  # type: ignore[return-value]
+    from engine.viewer.routes import mount_viewer  # the browser viewer and its sign-in gate (DR013)
+
+    return mount_viewer(app, eng, Guard(app, eng))  # type: ignore[return-value]
 
 
 # --- discovery file --------------------------------------------------------------------------
