@@ -133,6 +133,68 @@ class KeyframeAnchor:
             return None, n_in
         return m.astype(np.float64), n_in
 
+    def local_votes(self, pts_full: np.ndarray | None, desc: np.ndarray | None, crop_from_full: np.ndarray,
+                    out_shape: tuple[int, int], *, glob: np.ndarray | None = None, scale: float = 1.0,
+                    tol: float = 0.3, radius: float = 0.12, ratio: float | None = None):
+        """Part-wise transfer of the keyframe mask: ``(fg votes, all votes)``, ``float32 (h, w)`` crop arrays.
+
+        Each keyframe keypoint matched (ratio test) to a current keypoint pastes the keyframe mask
+        around it — a disc of ``radius`` × the keyframe object's size — at the matched place, scaled by
+        the global similarity's scale (``glob``, keyframe → current full res) or ``scale``. Unlike
+        :meth:`warp_mask` this follows articulation (legs, heads, wheels) and brings back parts that
+        reappear from behind an occluder. Matches farther than ``tol`` × the object's size from where
+        ``glob`` puts them are ignored. ``crop_from_full``: ``2x3`` current full res → crop px.
+        """
+        h, w = out_shape
+        fg = np.zeros((h, w), np.float32)
+        cnt = np.zeros((h, w), np.float32)
+        if self.desc is None or self.points is None or desc is None or pts_full is None or len(desc) < 2:
+            return fg, cnt
+        pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(self.desc, desc, k=2)
+        rt = self.ratio if ratio is None else ratio
+        src, dst = [], []
+        for pr in pairs:
+            if len(pr) == 2 and pr[0].distance < rt * pr[1].distance:
+                src.append(self.points[pr[0].queryIdx])
+                dst.append(pts_full[pr[0].trainIdx])
+        if not src:
+            return fg, cnt
+        src = np.asarray(src, np.float64)
+        dst = np.asarray(dst, np.float64)
+        if glob is not None:
+            scale = float(np.sqrt(abs(np.linalg.det(glob[:, :2]))))
+            pred = src @ glob[:, :2].T + glob[:, 2]
+            keep = np.hypot(*(pred - dst).T) <= tol * self.size * scale
+            src, dst = src[keep], dst[keep]
+        if not len(src):
+            return fg, cnt
+        cs = float(np.sqrt(abs(np.linalg.det(crop_from_full[:, :2]))))
+        k = scale * cs  # keyframe full-res px -> crop px
+        r_key = max(4.0, radius * self.size)
+        r_out = r_key * k
+        if r_out < 2.0:
+            return fg, cnt
+        n = int(np.ceil(r_out)) * 2 + 1
+        disc = np.zeros((n, n), np.float32)
+        cv2.circle(disc, (n // 2, n // 2), int(np.ceil(r_out)), 1.0, -1)
+        H, W = self.mask.shape
+        km = self.mask.astype(np.float32)
+        c = n // 2
+        for (ax, ay), (bx, by) in zip(src, dst):
+            # the keyframe patch, resampled straight into an n x n crop-scale window centred on b
+            a = np.array([[1.0 / k, 0.0, ax - c / k], [0.0, 1.0 / k, ay - c / k]], np.float32)
+            patch = cv2.warpAffine(km, a, (n, n), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                   borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            bc = crop_from_full @ np.array([bx, by, 1.0])
+            x0, y0 = int(round(bc[0])) - c, int(round(bc[1])) - c
+            ix0, iy0, ix1, iy1 = max(0, x0), max(0, y0), min(w, x0 + n), min(h, y0 + n)
+            if ix0 >= ix1 or iy0 >= iy1:
+                continue
+            sl = (slice(iy0 - y0, iy1 - y0), slice(ix0 - x0, ix1 - x0))
+            fg[iy0:iy1, ix0:ix1] += patch[sl] * disc[sl]
+            cnt[iy0:iy1, ix0:ix1] += disc[sl]
+        return fg, cnt
+
     def warp_mask(self, m: np.ndarray, crop_from_full: np.ndarray, out_shape: tuple[int, int]) -> np.ndarray:
         """The keyframe mask moved by ``m`` (keyframe→current full res) into a crop, float32 [0, 1].
 

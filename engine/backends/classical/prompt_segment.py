@@ -318,20 +318,38 @@ def _motion_candidate(small, r, moving, fg, bg):
     return seg, contrast
 
 
-def segment_points_motion(image: np.ndarray, other: np.ndarray, points, labels=None, *, work_size: int = 427):
-    """Clicks + a nearby frame: the moving region under the clicks, refined by GrabCut; or None.
+def motion_residual(image: np.ndarray, others, *, work_size: int = 427) -> tuple[np.ndarray, float]:
+    """Normalised residual motion ``float32 (h, w)`` of ``image`` against one or several nearby frames.
 
-    The motion residual is thresholded relative to the frame's motion noise; when that leaves only
-    a speck under the click, relative to how the clicked point itself moves.
+    Each frame's residual (:func:`motion_mask`) is divided by its noise level (60th percentile, at
+    least 0.5 px); several frames are combined by their median (3 or more) or mean, which keeps what
+    moves unlike the camera in all of them and drops one-frame ghosts and flow failures.
+    Returns ``(residual, scale)`` at the reduced size (``scale`` = reduced / full).
+    """
+    rr = []
+    sx = 1.0
+    for o in others:
+        _, r, sx = motion_mask(image, o, work_size=work_size)
+        rr.append(r / max(1.0 / 3.0, float(np.percentile(r, 60))))
+    st = np.stack(rr)
+    return (np.median(st, axis=0) if len(rr) > 2 else st.mean(axis=0)).astype(np.float32), sx
+
+
+def segment_points_motion(image: np.ndarray, other, points, labels=None, *, work_size: int = 427):
+    """Clicks + nearby frame(s): the moving region under the clicks, refined by GrabCut; or None.
+
+    ``other`` is one frame or a list of frames of the same shot (e.g. the next five). The residual
+    motion (:func:`motion_residual`) is thresholded at three times its noise; when that leaves only a
+    speck under the click, relative to how the clicked point itself moves.
     """
     h, w = image.shape[:2]
     pts, lab = validate_points(points, labels, (h, w))
-    _, r, _ = motion_mask(image, other, work_size=work_size)
+    others = [other] if isinstance(other, np.ndarray) else list(other)
+    r, _ = motion_residual(image, others, work_size=work_size)
     small, sx, sy = _to_small(image, work_size)
     hs, ws = small.shape[:2]
     fg = [(x * sx, y * sy) for (x, y), l in zip(pts, lab) if l == 1]
     bg = [(x * sx, y * sy) for (x, y), l in zip(pts, lab) if l == 0]
-    noise = float(np.percentile(r, 60))
     rad0 = max(2, int(0.015 * math.hypot(hs, ws)))
     rc = []
     for x, y in fg:
@@ -339,7 +357,7 @@ def segment_points_motion(image: np.ndarray, other: np.ndarray, points, labels=N
         rc.append(float(np.median(r[max(0, yi - rad0) : yi + rad0 + 1, max(0, xi - rad0) : xi + rad0 + 1])))
     r_click = float(np.median(rc)) if rc else 0.0
     best = None
-    for thr in (max(1.0, 3.0 * noise), max(0.8, 2.0 * noise, 0.4 * r_click)):
+    for thr in (3.0, max(2.0, 0.4 * r_click)):  # (3x, 2x the noise; at least 1 px, 0.67 px raw)
         moving = cv2.morphologyEx((r > thr).astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
         got = _motion_candidate(small, r, moving, fg, bg)
         if got is not None and got[0].mean() >= 0.002:
@@ -355,8 +373,9 @@ def segment_prompt(image: np.ndarray, *, points=None, labels=None, box=None, mas
     """Prompt → ``(bool (H, W) mask, score in [0, 1])`` on one ``uint8 (H, W, 3)`` RGB frame.
 
     Exactly one of ``mask`` or ``box``/``points`` must be given (a box may come with clicks).
-    ``motion_ref``: optionally a nearby frame of the same shot (uint8 RGB, same size); with clicks
-    only, the region under the clicks that moves unlike the camera seeds the segmentation.
+    ``motion_ref``: optionally a nearby frame of the same shot (uint8 RGB, same size), or a list of
+    them (e.g. the next five: steadier); with clicks only, the region under the clicks that moves
+    unlike the camera seeds the segmentation.
     Raises :class:`engine.errors.PromptError` with a sentence on an unusable prompt.
     """
     img = np.asarray(image)
@@ -371,12 +390,17 @@ def segment_prompt(image: np.ndarray, *, points=None, labels=None, box=None, mas
     if box is not None:
         return grabcut_box(img, box, points=points, labels=labels)
     if points is not None:
-        static = segment_points(img, points, labels)
+        checked = []  # motion references are checked before any work
         if motion_ref is not None:
-            ref = np.asarray(motion_ref)
-            if ref.ndim != 3 or ref.shape[:2] != shape or ref.dtype != np.uint8:
-                raise PromptError(f"the motion reference frame must be 8-bit RGB of the frame's size {shape}; got {ref.dtype} {ref.shape}")
-            got = segment_points_motion(img, np.ascontiguousarray(ref[:, :, :3]), points, labels)
+            refs = [motion_ref] if isinstance(motion_ref, np.ndarray) else list(motion_ref)
+            for ref in refs:
+                ref = np.asarray(ref)
+                if ref.ndim != 3 or ref.shape[:2] != shape or ref.dtype != np.uint8:
+                    raise PromptError(f"a motion reference frame must be 8-bit RGB of the frame's size {shape}; got {ref.dtype} {ref.shape}")
+                checked.append(np.ascontiguousarray(ref[:, :, :3]))
+        static = segment_points(img, points, labels)
+        if checked:
+            got = segment_points_motion(img, checked, points, labels)
             if got is not None:
                 a_m = float(got[0].mean())
                 a_s = float(static[0].mean())

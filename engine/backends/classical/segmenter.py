@@ -17,7 +17,7 @@ from engine.backends.base import BackendInfo, Direction, FrameSource, MaskOut, P
 from engine.backends.registry import register_segmenter
 from engine.errors import PromptError
 
-ALGORITHM_VERSION = "1"
+ALGORITHM_VERSION = "2"
 
 
 @dataclass
@@ -67,11 +67,25 @@ class ClassicalSegmenter:
             state.cond[(obj_id, frame)] = mask
             return MaskOut(mask, 1.0, False)
         image = state.source.read_uint8(frame)
+        ref = None
+        if prompt.points is not None and prompt.box is None and prompt.mask is None:
+            ref = self._motion_ref(state, frame)
         mask, score = self.tracker.segment(image, points=prompt.points, labels=prompt.labels, box=prompt.box,
-                                           mask=prompt.mask)
+                                           mask=prompt.mask, motion_ref=ref)
         mask = np.asarray(mask, bool)
         state.cond[(obj_id, frame)] = mask
         return MaskOut(mask, float(score), False)
+
+    @staticmethod
+    def _motion_ref(state: ClassicalState, frame: int) -> np.ndarray | None:
+        """The next frame of the shot (the previous one on the last frame): clicks on an object that
+        moves unlike the camera then seed the region that moves with them (what ``roto eval davis
+        --prompt click`` measures)."""
+        frames = state.source.frames
+        for f in (frame + 1, frame - 1):
+            if f in frames:
+                return state.source.read_uint8(f)
+        return None
 
     def propagate(self, state: ClassicalState, start: int, end: int, direction: Direction,
                   obj_ids: list[int] | None = None) -> Iterator[PropagatedFrame]:

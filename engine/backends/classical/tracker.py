@@ -55,6 +55,7 @@ from engine.backends.classical.anchor import KeyframeAnchor, match_similarity, s
 from engine.backends.classical.appearance import GridSpec, ObjectColourGrid, PatchKNN, grid_coords
 from engine.backends.classical.colour_model import ColourHistogram, colour_index, log_ratio, rgb_to_lab
 from engine.backends.classical.graphcut import contrast_weights, graph_cut
+from engine.backends.classical.motion import fit_background_motion, photometric_evidence
 from engine.backends.classical.lines import draw_lines, line_meta, line_response, split_lines, track_lines
 from engine.errors import PromptError
 from engine.ops.flow import dis_flow, fb_consistency
@@ -83,8 +84,14 @@ class TrackerParams:
     shape_sigma: float = 2.0
     #: Cap of the prior's log-odds.
     shape_cap: float = 4.0
+    #: Cap of its *outside* (background) side, when different (0 = ``shape_cap``): lower lets colour,
+    #: motion and the keyframe cues grow the object where the last mask missed parts.
+    shape_cap_out: float = 0.0
     #: Weight of the prior where the flow is forward–backward inconsistent (1 = as elsewhere).
     unreliable_shape_weight: float = 0.3
+    #: Forward–backward check tolerance (``fb_consistency``'s alpha, beta in crop px²).
+    fb_alpha: float = 0.01
+    fb_beta: float = 0.5
     #: Apply ``unreliable_shape_weight`` only inside the prior (unreliable flow may remove, not add).
     asymmetric_unreliable: bool = False
     #: Weight of the colour log-likelihood ratio.
@@ -96,6 +103,24 @@ class TrackerParams:
     #: Scale of the motion cue's *object* evidence (moving unlike the background is weak evidence:
     #: smoke, splashes and reflections move with the object); background evidence is kept whole.
     motion_positive: float = 0.3
+    #: Weight of the part-wise keyframe transfer (each matched keyframe keypoint pastes the keyframe
+    #: mask around it at its match; follows articulation, restores parts after occlusion; 0 = off).
+    local_weight: float = 1.0
+    #: Its disc radius (fraction of the keyframe object's size), match tolerance (fraction of the
+    #: size, around the global similarity), and votes for full weight.
+    local_radius: float = 0.12
+    local_tol: float = 0.3
+    local_votes: float = 2.0
+    #: Weight of the photometric motion cue (:mod:`.motion`: background-compensated colour
+    #: differences; sharp where the flow residual is blobby; 0 = off).
+    photo_weight: float = 0.7
+    #: Scale of its *object* evidence (spray, smoke and shadows move too); background evidence is whole.
+    photo_positive: float = 0.5
+    #: Object evidence of the photometric cue only where the forward–backward flow error is below
+    #: this (crop px, grows 10 % with the flow's length; 0 = everywhere).
+    photo_fb: float = 1.0
+    #: Background motion model of the photometric cue: "homography" or "affine".
+    photo_model: str = "homography"
     #: Weight of the keyframe template prior (keyframe mask moved by a SIFT/RANSAC similarity; 0 = off).
     anchor_weight: float = 2.0
     #: Softness (crop px) of the template prior.
@@ -152,6 +177,9 @@ class TrackerParams:
     occlusion_window: int = 10
     #: Longest side of the frame used to search for a lost object (pixels).
     search_size: int = 320
+    #: Longest side (px) of the frame whose SIFT keypoints are matched to re-acquire a lost object
+    #: (0 = the ``search_size`` copy, too small for most keyframe features).
+    search_sift_size: int = 854
     #: Minimum mean colour log-odds of a candidate to re-acquire a lost object.
     reacquire_colour: float = 1.5
     #: Re-acquired candidates must have an area within [1/x, x] of the last seen area.
@@ -231,13 +259,14 @@ def _check_image(image: np.ndarray) -> np.ndarray:
 class _Frame:
     """A frame and its reduced copy for whole-frame search, shared by all objects."""
 
-    __slots__ = ("rgb", "full_shape", "_small", "_search_size", "_bins", "_lresp")
+    __slots__ = ("rgb", "full_shape", "_small", "_search_size", "_bins", "_lresp", "_kp")
 
     def __init__(self, image: np.ndarray, search_size: int, bins: int):
         self.rgb = _check_image(image)
         self.full_shape = self.rgb.shape[:2]
         self._small = None
         self._lresp = None
+        self._kp = None
         self._search_size = search_size
         self._bins = bins
 
@@ -246,6 +275,21 @@ class _Frame:
         if self._lresp is None:
             self._lresp = line_response(cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY))
         return self._lresp
+
+    def keypoints(self, size: int):
+        """SIFT keypoints of the frame reduced to longest side ``size`` (full-res xy, descriptors), once."""
+        if self._kp is None or self._kp[0] != size:
+            h, w = self.full_shape
+            sc = min(1.0, size / max(h, w))
+            grey = cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY)
+            if sc < 1.0:
+                grey = cv2.resize(grey, (max(8, round(w * sc)), max(8, round(h * sc))), interpolation=cv2.INTER_AREA)
+            kp, de = sift_points(grey, n=3000)
+            if kp is not None:
+                kp = np.stack([(kp[:, 0] + 0.5) * (w / grey.shape[1]) - 0.5,
+                               (kp[:, 1] + 0.5) * (h / grey.shape[0]) - 0.5], axis=1).astype(np.float32)
+            self._kp = (size, kp, de)
+        return self._kp[1], self._kp[2]
 
     def small(self):
         """(scale, rgb, colour index) at the search resolution, computed once."""
@@ -659,7 +703,7 @@ class ClassicalTracker:
         pg = cv2.cvtColor(prgb, cv2.COLOR_RGB2GRAY)
         bwf = dis_flow(cg, pg, preset=p.flow_preset)
         fwf = dis_flow(pg, cg, preset=p.flow_preset)
-        ok, _ = fb_consistency(bwf, fwf)
+        ok, fberr = fb_consistency(bwf, fwf, alpha=p.fb_alpha, beta=p.fb_beta)
         # 4. prior
         gx = np.arange(cc.ow, dtype=np.float32)[None, :] + bwf[..., 0]
         gy = np.arange(cc.oh, dtype=np.float32)[:, None] + bwf[..., 1]
@@ -670,7 +714,7 @@ class ClassicalTracker:
             return self._lose(st)
         area_prior_c = float(pm.sum())
         sd = _signed_distance(pm)
-        shape = np.clip(sd / p.shape_sigma, -p.shape_cap, p.shape_cap)
+        shape = np.clip(sd / p.shape_sigma, -(p.shape_cap_out or p.shape_cap), p.shape_cap)
         rel = np.where(ok, 1.0, p.unreliable_shape_weight).astype(np.float32)
         if p.asymmetric_unreliable:
             rel = np.where(shape < 0, 1.0, rel).astype(np.float32)
@@ -690,6 +734,22 @@ class ClassicalTracker:
                 if p.motion_positive < 1.0:
                     mot = np.where(mot > 0, p.motion_positive * mot, mot)
                 unary += p.motion_weight * mot
+        pho = None
+        if p.photo_weight > 0:
+            far = p.shape_cap * p.shape_sigma
+            bgsel = ok & inside & (sd < -far)
+            bgm = fit_background_motion(bwf, bgsel, model=p.photo_model)
+            if bgm is not None:
+                pho = photometric_evidence(crgb, prgb, bwf, bgm, valid=inside, noise_sel=bgsel)
+                pho = cv2.GaussianBlur(pho, (0, 0), 1.0)
+                if p.photo_positive < 1.0 or p.photo_fb > 0:
+                    pos = p.photo_positive
+                    if p.photo_fb > 0:
+                        # object evidence only where the flow is consistent (not disocclusions)
+                        mag = np.sqrt((bwf ** 2).sum(axis=2))
+                        pos = np.where(fberr <= p.photo_fb * (1.0 + 0.1 * mag), pos, 0.0)
+                    pho = np.where(pho > 0, pos * pho, pho)
+                unary += p.photo_weight * pho
         tpl_w = 0.0
         if st.anchor is not None and p.anchor_weight > 0:
             tm, n_in = st.anchor.locate_points(cfull, cdesc, min_inliers=p.anchor_min_inliers)
@@ -698,6 +758,20 @@ class ClassicalTracker:
                 tsd = _signed_distance((tsoft >= 0.5) & inside)
                 tpl_w = p.anchor_weight * min(1.0, n_in / (2.0 * p.anchor_min_inliers))
                 unary += tpl_w * np.clip(tsd / p.anchor_sigma, -p.shape_cap, p.shape_cap)
+                if self.debug is not None:
+                    self.debug["tpl"] = tpl_w * np.clip(tsd / p.anchor_sigma, -p.shape_cap, p.shape_cap)
+            loc = None
+            if p.local_weight > 0 and cdesc is not None:
+                sc0 = math.sqrt(max(st.area, 1.0) / max(st.ref_area, 1.0))
+                lf, lc = st.anchor.local_votes(cfull, cdesc, cc.from_full(), (cc.oh, cc.ow), glob=tm, scale=sc0,
+                                               tol=p.local_tol, radius=p.local_radius)
+                if lc.any():
+                    q = lf / np.maximum(lc, 1e-6)
+                    loc = (2.0 * q - 1.0) * np.minimum(1.0, lc / p.local_votes)
+                    loc[~inside] = 0.0
+                    unary += p.local_weight * 2.0 * loc
+            if self.debug is not None:
+                self.debug["loc"] = loc
         if st.recent is not None and p.recent_weight > 0:
             tm, n_in = st.recent.locate_points(cfull, cdesc, min_inliers=p.anchor_min_inliers)
             if tm is not None:
@@ -713,7 +787,9 @@ class ClassicalTracker:
         unary[~inside] = -10.0
         if self.debug is not None:
             self.debug.update(shape=rel * shape, col=p.colour_weight * col, crgb=crgb, prior=prior, ok=ok,
-                              knn=kl, mot=mot, grid=(p.grid_weight * st.grid.logit(gidx)) if gidx is not None else None)
+                              knn=kl, mot=mot, pho=pho, grid=(p.grid_weight * st.grid.logit(gidx)) if gidx is not None else None)
+        if self.debug is not None:
+            self.debug["unary"] = unary.copy()
         # 6. segmentation
         wts = contrast_weights(lab)
         seg = graph_cut(unary, wts, smoothness=p.smoothness)
@@ -842,10 +918,14 @@ class ClassicalTracker:
             return np.stack([(xy[:, 0] + 0.5) / sx - 0.5, (xy[:, 1] + 0.5) / sy - 0.5], axis=1)
 
         ident = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+        kfull, dfull = cur.keypoints(p.search_sift_size) if p.search_sift_size > 0 else (None, None)
         for anc in (st.recent, st.anchor):
             if anc is None or anc.desc is None:
                 continue
-            tm, n_in = anc.locate(grey, to_full, min_inliers=p.anchor_min_inliers + 2)
+            if p.search_sift_size > 0:
+                tm, n_in = anc.locate_points(kfull, dfull, min_inliers=p.anchor_min_inliers + 2)
+            else:
+                tm, n_in = anc.locate(grey, to_full, min_inliers=p.anchor_min_inliers + 2)
             if tm is None:
                 continue
             full = anc.warp_mask(tm, ident, (H, W))
