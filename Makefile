@@ -14,7 +14,7 @@ SAM2_SPEC ?= sam2==1.1.0
 # its light imports are listed beside it. See DR011.
 DEPTH_SPEC ?= depth-anything-3==0.1.1
 DEPTH_LIGHT_DEPS ?= omegaconf addict einops safetensors
-EXTRAS ?= dev,matting,server
+EXTRAS ?= dev,matting,server,cluster
 DEMO_OUT ?= demo_out
 PYTEST_ARGS ?=
 

@@ -13,7 +13,13 @@ ROTO_CACHE_DIR         disk cache folder                                platform
 ROTO_MODELS            model weights folder                             <cache dir>/models
 ROTO_OFFLINE           1 = never download                               0
 OCIO                   OpenColorIO config (path or ocio:// URI)          ocio://studio-config-latest
+ROTO_MEMORY_BUDGET_MB  memory the engine's caches may use in all (MiB)  15 % of RAM (budgets)
+ROTO_CACHE_<KIND>_MB   one cache kind's memory budget (MiB); KIND is    share of the above
+                       FRAMES, EMBEDDINGS, MASKS, MATTES or DEPTH
 =====================  ===============================================  =================
+
+Per-kind cache budgets and how they are derived from the machine's memory: see
+:mod:`engine.cache.budgets` (file keys ``[cache] budget_mb`` and ``[cache.budgets] <kind>_mb``).
 
 Standard library only (``tomllib`` on Python 3.11+, ``tomli`` if installed on 3.10).
 """
@@ -57,6 +63,12 @@ class Settings:
     models_dir: Path | None = None
     offline: bool = False
     ocio_config: str = DEFAULT_OCIO_CONFIG
+    #: memory all cache kinds may use together; None = derived from the machine (engine.cache.budgets)
+    memory_budget_bytes: int | None = None
+    #: per-kind memory budgets set by the config file or environment: ((kind, bytes), ...)
+    cache_budgets: tuple[tuple[str, int], ...] = ()
+    #: names of the fields the config file or environment set (derived defaults leave those alone)
+    explicit: frozenset[str] = frozenset()
 
     @property
     def weights_dir(self) -> Path:
@@ -75,7 +87,11 @@ _ENV: dict[str, tuple[str, Any]] = {
     "ROTO_MODELS": ("models_dir", Path),
     "ROTO_OFFLINE": ("offline", lambda v: v.strip().lower() in ("1", "true", "yes", "on")),
     "OCIO": ("ocio_config", str),
+    "ROTO_MEMORY_BUDGET_MB": ("memory_budget_bytes", lambda v: int(float(v) * MIB)),
 }
+
+#: cache kinds with their own memory budget (engine.cache.budgets.KINDS)
+CACHE_KINDS: tuple[str, ...] = ("frames", "embeddings", "masks", "mattes", "depth")
 
 # keys accepted in the TOML file: [cache] frame_mb/memory_mb/disk_mb/dir, [models] dir/offline, [colour] ocio
 _FILE_KEYS: dict[tuple[str, str], tuple[str, Any]] = {
@@ -86,6 +102,7 @@ _FILE_KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("models", "dir"): ("models_dir", lambda v: Path(v).expanduser()),
     ("models", "offline"): ("offline", bool),
     ("colour", "ocio"): ("ocio_config", str),
+    ("cache", "budget_mb"): ("memory_budget_bytes", lambda v: int(float(v) * MIB)),
 }
 
 
@@ -125,11 +142,25 @@ def load_settings(env: dict[str, str] | None = None, path: Path | None = None) -
         for (section, key), (name, conv) in _FILE_KEYS.items():
             if isinstance(data.get(section), dict) and key in data[section]:
                 values[name] = _convert(conv, data[section][key], f"[{section}] {key}", str(cfg))
+    budgets: dict[str, int] = {}
+    if cfg.is_file():
+        table = data.get("cache", {}).get("budgets") if isinstance(data.get("cache"), dict) else None
+        for kind in CACHE_KINDS if isinstance(table, dict) else ():
+            if f"{kind}_mb" in table:
+                budgets[kind] = _convert(lambda v: int(float(v) * MIB), table[f"{kind}_mb"],
+                                         f"[cache.budgets] {kind}_mb", str(cfg))
     for var, (name, conv) in _ENV.items():
         if env.get(var):
             values[name] = _convert(conv, env[var], var, None)
+    for kind in CACHE_KINDS:
+        var = f"ROTO_CACHE_{kind.upper()}_MB"
+        if env.get(var):
+            budgets[kind] = _convert(lambda v: int(float(v) * MIB), env[var], var, None)
     known = {f.name for f in fields(Settings)}
-    return Settings(**{k: v for k, v in values.items() if k in known})
+    kept = {k: v for k, v in values.items() if k in known}
+    if budgets:
+        kept["cache_budgets"] = tuple(sorted(budgets.items()))
+    return Settings(**kept, explicit=frozenset(kept))
 
 
 def _convert(conv: Any, raw: Any, label: str, path: str | None) -> Any:

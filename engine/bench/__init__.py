@@ -28,6 +28,7 @@ SUITES: dict[str, str] = {
     "export": "engine.bench.export",
     "track": "engine.bench.track",
     "shapes": "engine.bench.shapes",
+    "pipeline": "engine.bench.pipeline",
 }
 
 

@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cmd_eval",
     "cmd_colour",
     "cmd_export",
+    "cmd_batch",
     "cmd_shapes",
     "cmd_roto_import",
     "cmd_models",

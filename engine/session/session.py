@@ -416,12 +416,16 @@ class Session:
 
     def propagate(self, objects: list[int] | None = None, direction: DirectionChoice = "both",
                   frames: tuple[int, int] | None = None, *, around: int | None = None,
-                  progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> PropagationReport:
+                  progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+                  on_final: Any = None) -> PropagationReport:
         """Fill every frame of ``frames`` (default: the session range) from the keyframes.
 
         ``around=N`` re-propagates only what a change on frame N affects: the frames between
         N's neighbouring keyframes. Keyframes are never overwritten. A cancelled propagation
         keeps the frames finished so far (one undoable command) and raises :class:`Cancelled`.
+        ``on_final(frame)`` is called once per frame of the range as soon as every propagated
+        object's result on it is final (both passes merged), so later stages can stream behind
+        the tracker; frames no run touches are reported first.
         """
         if direction not in ("forward", "backward", "both"):
             raise PromptError(f"direction must be forward, backward or both, not {direction!r}")
@@ -440,6 +444,13 @@ class Session:
                     if lo <= f <= hi:
                         coverage[(o, f)] += 1
         report_ = PropagationReport(backend=self._backend_label(), backend_reason=self.backend_reason)
+        open_runs: dict[int, int] = defaultdict(int)  # frame -> (object, run) passes still to come
+        for (_o, f), n in coverage.items():
+            open_runs[f] += n
+        if on_final is not None:
+            for f in range(lo, hi + 1):
+                if not open_runs.get(f):
+                    on_final(f)
         if not plans:
             if not any(self.data.keyframes_of(o) for o in objs):
                 raise PromptError("nothing to propagate: no object has a prompt or keyframe yet",
@@ -460,6 +471,8 @@ class Session:
                         continue
                     done += 1
                     for o, (packed, conf, occl) in per_obj.items():
+                        if o in run_objs:
+                            open_runs[frame] -= 1
                         if (o, frame) in self.data.keyframes:
                             continue  # locked
                         if coverage[(o, frame)] > 1:
@@ -474,6 +487,8 @@ class Session:
                         if result.occluded:
                             report_.occluded.setdefault(o, []).append(frame)
                     report(progress, Progress("propagate", done, total, frame=frame, started=started))
+                    if on_final is not None and open_runs[frame] <= 0:
+                        on_final(frame)
                     self._save_if_needed()
                 report_.runs_from_cache += int(any(from_cache))
         except Cancelled:
@@ -499,13 +514,10 @@ class Session:
         (``from_cache`` gets True). Cancellation is checked before every frame.
         """
         from engine.backends.base import Prompt
-        from engine.cache.keys import make_key
         from engine.ops import rle
 
         backend = self.backend
-        token = getattr(backend, "cache_token", backend.info.name)
-        key = make_key("run", self.data.clip.content_id, token, run.start, run.end, run.direction,
-                       [(o, self.data.keyframes[(o, run.start)]["rle"]) for o in objs])
+        key = self.run_cache_key(run, objs)
         cached = self.cache.get("runs", key)
         if cached is not None:
             from_cache.append(True)
@@ -535,6 +547,23 @@ class Session:
                 close()
         if complete:
             self.cache.put("runs", key, outputs, persist=True)
+
+    def run_cache_key(self, run: Run, objs: list[int]) -> str:
+        """The run cache key of one backend run (clip content, backend token, bounds, conditioning
+        masks). A batch executor that computed the run elsewhere seeds the cache under this key."""
+        from engine.cache.keys import make_key
+
+        backend = self.backend
+        token = getattr(backend, "cache_token", backend.info.name)
+        return make_key("run", self.data.clip.content_id, token, run.start, run.end, run.direction,
+                        [(o, self.data.keyframes[(o, run.start)]["rle"]) for o in objs])
+
+    def compute_run(self, run: Run, objs: list[int], cancel: CancelToken | None = None) -> tuple[str, list]:
+        """One backend run as ``(cache key, [(frame, {obj: (rle, confidence, occluded)}), ...])``,
+        served from the cache when unchanged; a batch worker runs it and the driver seeds its cache."""
+        lo, hi = self.frame_range
+        outputs = list(self._run(run, objs, min(lo, run.end), max(hi, run.end), cancel, []))
+        return self.run_cache_key(run, objs), outputs
 
     def _merge(self, sides: dict[str, tuple[dict, float, bool, int]], frame: int) -> FrameResult:
         from engine.ops import rle

@@ -1,0 +1,176 @@
+"""Local batch runs: failures isolated, progress, re-runs skip finished work, resume, farm-style chunks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.batch.jobfile import load_job, validate_job
+from engine.batch.journal import Journal
+from engine.batch.runner import run_batch
+from engine.cli.main import main
+from tests.test_batch_kit import fingerprint, make_plate, results, shot, write_job
+
+
+@pytest.fixture(scope="module")
+def plate(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("batch-plate")
+    pattern, mask = make_plate(folder)
+    return folder, pattern, mask
+
+
+@pytest.fixture(scope="module")
+def reference(plate, tmp_path_factory):
+    """One clean single-process run of the standard shot: (job, out folder, fingerprint)."""
+    folder, pattern, mask = plate
+    out = tmp_path_factory.mktemp("batch-ref") / "sh010"
+    job = validate_job({"shots": [shot("sh010", pattern, mask, out)]})
+    rep = run_batch(job)
+    assert rep.ok, rep.shots[0].error
+    return job, out, fingerprint(out)
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")
+            if p.is_file() and ".roto-batch" not in p.parts and not p.name.endswith((".json", ".bak"))}
+
+
+def test_a_failed_shot_is_reported_and_the_others_go_on(plate, tmp_path):
+    folder, pattern, mask = plate
+    job = write_job(tmp_path / "job.json", [
+        shot("bad", str(folder / "nothing.####.exr"), mask, tmp_path / "out/bad"),
+        shot("good", pattern, mask, tmp_path / "out/good", stages=["track", "export"]),
+    ])
+    events = []
+    rep = run_batch(load_job(job), progress=events.append)
+    bad, good = rep.shots
+    assert not rep.ok and bad.status == "failed" and good.status == "done"
+    assert bad.error["code"] == "media_not_found" and "nothing.####.exr" in bad.error["path"]
+    assert len(list((tmp_path / "out/good").glob("good.*.exr"))) == 12
+    # progress per shot and overall, ending at 100 %
+    assert {e.shot for e in events} == {"bad", "good"}
+    assert any(e.stage == "track" and e.shot == "good" for e in events)
+    assert events[-1].overall_fraction == pytest.approx(1.0) and events[-1].status == "done"
+    fractions = [e.overall_fraction for e in events]
+    assert fractions == sorted(fractions)
+    # the journal says what finished
+    ev = [e["event"] for e in Journal(tmp_path / "out/good").events()]
+    assert ev[0] == "shot_start" and ev[-1] == "shot_done" and "done" in ev
+    assert [e["event"] for e in Journal(tmp_path / "out/bad").events()][-1] == "failed"
+
+
+def test_cli_exit_status_report_and_check(plate, tmp_path, capsys):
+    folder, pattern, mask = plate
+    job = write_job(tmp_path / "job.json", [
+        shot("good", pattern, mask, tmp_path / "out/good", stages=["track", "export"]),
+        shot("bad", str(folder / "nothing.####.exr"), mask, tmp_path / "out/bad"),
+    ])
+    assert main(["batch", str(job), "--check"]) == 3
+    assert "good: ok (128x80 1001-1012" in capsys.readouterr().out
+    assert main(["batch", str(job), "--json", "--report", str(tmp_path / "r.json")]) == 3
+    printed = json.loads(capsys.readouterr().out)
+    assert [s["status"] for s in printed["shots"]] == ["done", "failed"]
+    assert json.loads((tmp_path / "r.json").read_text())["ok"] is False
+    assert main(["batch", str(job), "--shot", "good"]) == 0  # finished work skipped: fast and successful
+    assert main(["batch", str(job), "--shot", "nope"]) == 2
+    assert main(["batch", str(job), "--stages", "track,wobble"]) == 2
+
+
+def test_rerun_skips_finished_work_without_rewriting(reference):
+    job, out, prints = reference
+    before = _mtimes(out)
+    rep = run_batch(job)
+    s = rep.shots[0]
+    assert rep.ok and {k: v.note for k, v in s.stages.items()} == {
+        "track": "already tracked", "matte": "already matted", "export": ""}
+    assert s.stages["export"].skipped == 12
+    assert _mtimes(out) == before and fingerprint(out) == prints
+
+
+def test_resume_redoes_only_missing_or_damaged_outputs(reference, tmp_path):
+    job, out, prints = reference
+    copy = tmp_path / "sh010"
+    shutil.copytree(out, copy)
+    job = validate_job({"shots": [dict(job.shots[0].model_dump(), out=str(copy))]})
+    exr = sorted(copy.glob("sh010.*.exr"))
+    exr[4].unlink()  # lost
+    exr[7].write_bytes(exr[7].read_bytes()[:300])  # torn
+    alpha = sorted((copy / "sh010.roto.json.alpha").rglob("*.png"))
+    alpha[9].write_bytes(alpha[9].read_bytes()[:-20])  # a damaged alpha file: its matte chunk is redone
+    (copy / ".sh010.1003.abcd.tmp.exr").write_bytes(b"partial")  # left by a killed writer
+    before = _mtimes(copy)
+    rep = run_batch(job)
+    assert rep.ok
+    s = rep.shots[0]
+    # the damaged alpha's chunk (4 frames) is matted again, to the same bytes: its exports stay valid
+    assert s.stages["matte"].skipped == 8 and s.stages["export"].skipped == 10
+    after = _mtimes(copy)
+    changed = sorted(k for k in after if after[k] != before.get(k))
+    assert sum(k.endswith(".exr") for k in changed) == 2 and sum(k.endswith(".png") for k in changed) == 4
+    assert fingerprint(copy) == prints  # exactly the bytes of the uninterrupted run
+    assert any("partial file" in n for n in s.notes)
+
+
+def test_farm_style_chunk_runs_and_sequential_stages_write_the_same_bytes(reference, tmp_path):
+    job, out, prints = reference
+    data = dict(job.shots[0].model_dump(), out=str(tmp_path / "sh010"))
+    job2 = validate_job({"shots": [data]})
+    assert run_batch(job2, stages=["track"]).ok
+    # farm tasks: matte chunks of 4 frames, each with its export; in reverse order to prove independence
+    for a in (1009, 1005, 1001):
+        rep = run_batch(job2, stages=["matte", "export"], frames=(a, a + 3))
+        assert rep.ok, rep.shots[0].error
+    assert fingerprint(tmp_path / "sh010") == prints
+    fin = run_batch(job2)  # the farm's finishing task: everything valid, records the matte in the project file
+    assert fin.ok and fin.shots[0].stages["export"].skipped == 12
+    assert json.loads((tmp_path / "sh010/sh010.roto.json").read_text())["meta"]["matte"]
+    assert results(tmp_path / "sh010/sh010.roto.json")["results"] == results(out / "sh010.roto.json")["results"]
+    # the stages one after the other (the benchmarks' baseline) give the same bytes too
+    job3 = validate_job({"shots": [dict(data, out=str(tmp_path / "seq"))]})
+    assert run_batch(job3, overlap=False).ok
+    assert fingerprint(tmp_path / "seq") == prints
+
+
+def test_chunk_runs_need_a_tracked_session(reference, tmp_path):
+    job, _out, _ = reference
+    job2 = validate_job({"shots": [dict(job.shots[0].model_dump(), out=str(tmp_path / "x"))]})
+    rep = run_batch(job2, stages=["matte"], frames=(1001, 1004))
+    assert rep.shots[0].status == "failed" and "track stage first" in rep.shots[0].error["hint"]
+    with pytest.raises(Exception, match="whole shot"):
+        from engine.batch.shot import run_shot
+
+        run_shot(job2.shots[0], stages=["track"], frames=(1001, 1004))
+
+
+def test_new_prompts_make_a_new_session_and_depth_reaches_the_export(plate, tmp_path):
+    import cv2
+    import numpy as np
+
+    folder, pattern, mask = plate
+    out = tmp_path / "d"
+    data = shot("d", pattern, mask, out, stages=["track", "depth", "export"], depth={"model": "prior"})
+    rep = run_batch(validate_job({"shots": [data]}))
+    assert rep.ok, rep.shots[0].error
+    import OpenEXR
+
+    with OpenEXR.File(str(out / "d.1005.exr")) as f:
+        assert "depth.Z" in f.parts[0].channels
+    first = results(out / "d.roto.json")
+    m = cv2.imread(mask, cv2.IMREAD_UNCHANGED)
+    smaller = cv2.erode(m, np.ones((9, 9), np.uint8))
+    cv2.imwrite(str(tmp_path / "m2.png"), smaller)
+    rep = run_batch(validate_job({"shots": [dict(data, mask=str(tmp_path / "m2.png"))]}))
+    assert rep.ok and rep.shots[0].stages["depth"].note == "already computed"
+    assert results(out / "d.roto.json")["keyframes"] != first["keyframes"]
+
+
+def test_memory_budget_options_reach_the_run(plate, tmp_path):
+    folder, pattern, mask = plate
+    job = write_job(tmp_path / "job.json", [shot("m", pattern, mask, tmp_path / "m", stages=["track"])])
+    assert main(["batch", str(job), "--memory-budget", "1G", "--cache", "masks=64M", "--json"]) == 0
+    assert main(["batch", str(job), "--cache", "frames"]) == 2
+    os.environ.pop("ROTO_BATCH_THROTTLE_S", None)
