@@ -178,6 +178,18 @@ def test_demo_runs_end_to_end(capsys, tmp_path):
     assert len(os.listdir(tmp_path / "mattes")) == 6
     iou = float(out.split("mean IoU vs ground truth ")[1].split()[0])
     assert iou > 0.9
+    err = float(out.split("mean absolute alpha error vs ground truth ")[1].split()[0])
+    assert err < 0.02
+    exrs = sorted((tmp_path / "deliver").glob("demo.*.exr"))
+    assert len(exrs) == 6
+    from engine.media.readers.image import probe_image
+
+    chans = probe_image(str(exrs[0])).channels
+    assert {"R", "G", "B", "matte.A", "blob.A"} <= set(chans) and any(c.startswith("CryptoObject") for c in chans)
+    nk = (tmp_path / "deliver").glob("*.nk")
+    text = next(nk).read_text()
+    assert "Roto {" in text or "RotoPaint {" in text
+    assert "demo.####.exr" in text
 
 
 def test_unknown_colourspace_is_explained(capsys, plate):
