@@ -322,6 +322,7 @@ def run_matte(session: Session, setup: MatteSetup, chunks: list[Chunk], *, clip:
 
     from engine.matting.base import MatteFrame
     from engine.matting.controls import apply_controls
+    from engine.matting.pipeline import frame_masks
     from engine.media.colour import WORKING_SPACE, ColourTransform
     from engine.session.alpha_store import frame_key, store_for
 
@@ -353,12 +354,7 @@ def run_matte(session: Session, setup: MatteSetup, chunks: list[Chunk], *, clip:
                 t = stats.get("matte")
                 t.busy -= waited
                 t.wait_in += waited
-        masks, conf = {}, {}
-        for o in objs:
-            m = session.mask(o, f)
-            res = session.result(o, f)
-            masks[o] = None if (m is None or (res is not None and res.occluded) or not m.any()) else m
-            conf[o] = 1.0 if res is None else float(res.confidence)
+        masks, conf = frame_masks(session, objs, f)
         outs = matter.process(st["state"], MatteFrame(f, image, masks, confidence=conf))
         grey = flows = None
         if controls.needs_flow:

@@ -56,6 +56,19 @@ def _flow_for_controls(prev_grey, grey):
     return f_cp, f_pc, ok
 
 
+def frame_masks(session: Session, objs: list[int], frame: int) -> tuple[dict[int, Any], dict[int, float]]:
+    """The matter's input on ``frame``: per object its ``bool (H, W)`` mask, or None where it has none,
+    is occluded or is empty; and the tracker's confidence (1.0 for a frame without a result)."""
+    masks: dict[int, Any] = {}
+    conf: dict[int, float] = {}
+    for o in objs:
+        m = session.mask(o, frame)
+        res = session.result(o, frame)
+        masks[o] = None if (m is None or (res is not None and res.occluded) or not m.any()) else m
+        conf[o] = 1.0 if res is None else float(res.confidence)
+    return masks, conf
+
+
 def matte_session(session: Session, objects: list[int] | None = None, *, backend: str | Any = "auto",
                   controls: EdgeControls | None = None, frames: tuple[int, int] | None = None,
                   options: dict[str, Any] | None = None, sink: Sink | None = None,
@@ -98,12 +111,7 @@ def matte_session(session: Session, objects: list[int] | None = None, *, backend
         for frame in range(lo, hi + 1):
             check_cancel(cancel)
             image = session.clip.read_working(frame)
-            masks, conf = {}, {}
-            for o in objs:
-                m = session.mask(o, frame)
-                res = session.result(o, frame)
-                masks[o] = None if (m is None or (res is not None and res.occluded) or not m.any()) else m
-                conf[o] = 1.0 if res is None else float(res.confidence)
+            masks, conf = frame_masks(session, objs, frame)
             t0 = time.perf_counter()
             outs = matter.process(state, MatteFrame(frame, image, masks, confidence=conf))
             rep.matte_seconds += time.perf_counter() - t0
