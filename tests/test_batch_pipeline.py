@@ -151,3 +151,14 @@ def test_chunk_plan_and_png_check(tmp_path):
     assert png_complete(p)
     p.write_bytes(p.read_bytes()[:-3])
     assert not png_complete(p) and not png_complete(tmp_path / "none.png")
+
+
+def test_matte_queues_hold_fewer_frames_as_frames_grow():
+    from engine.batch.stages import QUEUE_BYTES, queue_frames
+
+    assert queue_frames((1080, 1920)) == 3 and queue_frames((360, 640)) == 3
+    assert queue_frames((2160, 4096)) == 1 and queue_frames((4320, 8192)) == 1  # never 0
+    assert queue_frames((1080, 1920), most=2) == 2
+    for shape in ((1080, 1920), (1556, 2048), (2160, 3840)):
+        n = queue_frames(shape)
+        assert n == 1 or n * shape[0] * shape[1] * 12 <= QUEUE_BYTES

@@ -45,8 +45,6 @@ from engine.util.progress import CancelToken
 if TYPE_CHECKING:  # pragma: no cover
     from engine.batch.jobfile import ShotSpec
 
-#: frames in flight between two pixel stages
-QUEUE_FRAMES = 3
 
 
 @dataclass
@@ -344,7 +342,7 @@ def _run(shot: ShotSpec, wanted: list[str], result: ShotResult, journal: Journal
         def matte_chunks(todo: list[st.Chunk]) -> None:
             if todo:
                 st.run_matte(session, setup, todo, clip=clip, gate=final, on_frame=on_frame, on_chunk=on_chunk,
-                             cancel=inner, stats=timings, maxsize=QUEUE_FRAMES)
+                             cancel=inner, stats=timings)
 
         if shot.matte.worker_count > 1 and len(pending) > 1:
             try:

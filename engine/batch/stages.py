@@ -309,11 +309,25 @@ def matte_chunk_valid(session: Session, token: str, chunk: Chunk, objects: list[
     return True
 
 
+#: bytes of float32 RGB frames allowed to wait in each queue between two pixel stages
+QUEUE_BYTES = 80 << 20
+
+
+def queue_frames(shape: tuple[int, int], most: int = 3) -> int:
+    """Frames each bounded queue of the matte stream may hold for frames of ``shape`` (h, w): up to
+    ``most`` while they fit :data:`QUEUE_BYTES` (3 at 1080p, 1 at 4K and above), at least 1 —
+    at 4K four queues of three float frames alone would hold 1.3 GB."""
+    h, w = int(shape[0]), int(shape[1])
+    return max(1, min(int(most), QUEUE_BYTES // max(1, h * w * 3 * 4)))
+
+
 def run_matte(session: Session, setup: MatteSetup, chunks: list[Chunk], *, clip: Any = None,
               gate: FrameGate | None = None, on_frame: Callable[[int], None] | None = None,
               on_chunk: Callable[[Chunk], None] | None = None, cancel: CancelToken | None = None,
-              stats: StageStats | None = None, maxsize: int = 3) -> int:
+              stats: StageStats | None = None, maxsize: int | None = None) -> int:
     """Matte ``chunks`` in order through decode → colour → matte → write threads; returns frames written.
+
+    ``maxsize``: frames per queue (default :func:`queue_frames` of the plate's size).
 
     ``gate`` (the tracker's final frames) is waited on before a frame's masks are read. The
     per-frame work mirrors :func:`engine.matting.pipeline.matte_session` (edge controls with
@@ -400,7 +414,7 @@ def run_matte(session: Session, setup: MatteSetup, chunks: list[Chunk], *, clip:
             on_chunk(chunks[ci])
 
     run_stages(items, [("decode", decode), ("colour", colour), ("matte", matte), ("write-alpha", write)],
-               maxsize=maxsize, cancel=cancel, stats=stats)
+               maxsize=maxsize if maxsize is not None else queue_frames(shape), cancel=cancel, stats=stats)
     return written[0]
 
 
