@@ -123,6 +123,18 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def bench_folder(workdir: Any, suite: str) -> tuple[Any, bool]:
+    """The folder a suite writes its media to: ``workdir`` (created; kept), or a new temporary folder
+    (``temp`` True: the suite removes it unless asked to keep it). Returns ``(Path, temp)``."""
+    import tempfile
+    from pathlib import Path
+
+    temp = workdir is None
+    root = Path(tempfile.mkdtemp(prefix=f"roto-bench-{suite}-")) if temp else Path(workdir).expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    return root, temp
+
+
 def suite_names() -> tuple[str, ...]:
     return tuple(SUITES)
 

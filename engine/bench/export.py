@@ -21,14 +21,13 @@ best run counts. Files go to a temporary folder (or ``workdir``) and are overwri
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from engine.bench import BenchReport, BenchRow
+from engine.bench import BenchReport, BenchRow, bench_folder
 from engine.errors import InputError
 
 DESCRIPTION = "write frames/s of our EXR (20-channel AOV frame) and DPX (10-bit RGB) writers vs OpenEXR / OpenImageIO"
@@ -171,9 +170,7 @@ def run(*, workdir: str | Path | None = None, size: tuple[int, int] | None = Non
     for w, h in sizes:
         if w < 16 or h < 16:
             raise InputError(f"benchmark size {w}x{h} is too small", hint="Use at least 16x16")
-    temp = workdir is None
-    root = Path(tempfile.mkdtemp(prefix="roto-bench-export-")) if temp else Path(workdir).expanduser()
-    root.mkdir(parents=True, exist_ok=True)
+    root, temp = bench_folder(workdir, "export")
     threads = _threads()
     rows: list[BenchRow] = []
     try:

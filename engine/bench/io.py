@@ -20,13 +20,12 @@ Opening the clip (probe, packet scan, colourspace inference) is timed separately
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
-from engine.bench import BenchReport, BenchRow
+from engine.bench import BenchReport, BenchRow, bench_folder
 from engine.errors import InputError
 
 DESCRIPTION = "decode frames/s of open_clip().read() vs plain PyAV (H.264 MP4) and OpenEXR (half ZIP EXR)"
@@ -193,9 +192,7 @@ def run(*, workdir: str | Path | None = None, size: tuple[int, int] | None = Non
         raise InputError("benchmark frame counts must be at least 1")
     say = progress or (lambda text: None)
 
-    temp = workdir is None
-    root = Path(tempfile.mkdtemp(prefix="roto-bench-io-")) if temp else Path(workdir).expanduser()
-    root.mkdir(parents=True, exist_ok=True)
+    root, temp = bench_folder(workdir, "io")
     try:
         movie = root / f"bench_h264_{width}x{height}_{n_video}.mp4"
         if not movie.exists():

@@ -30,13 +30,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.bench import BenchReport, BenchRow
+from engine.bench import BenchReport, BenchRow, bench_folder
 from engine.errors import InputError
 
 DESCRIPTION = "end-to-end batch s/frame, peak memory, stage breakdown, cold/cached and 1→2 Ray workers"
@@ -165,9 +164,7 @@ def run(*, workdir: str | Path | None = None, size: tuple[int, int] | None = Non
     n = int(frames or DEFAULT_FRAMES)
     if n < 4 or w < 32 or h < 32:
         raise InputError("the pipeline benchmark needs at least 4 frames of 32x32", hint="Use --frames 100")
-    temp = workdir is None
-    root = Path(tempfile.mkdtemp(prefix="roto-bench-pipeline-")) if temp else Path(workdir).expanduser()
-    root.mkdir(parents=True, exist_ok=True)
+    root, temp = bench_folder(workdir, "pipeline")
     device = _device()
     rows: list[BenchRow] = []
     try:

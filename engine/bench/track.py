@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.bench import BenchReport, BenchRow
+from engine.bench import BenchReport, BenchRow, bench_folder
 from engine.errors import InputError
 
 DESCRIPTION = "tracking s/frame and peak memory of a backend vs the weight-free tracker, by resolution"
@@ -238,9 +237,7 @@ def run(*, workdir: str | Path | None = None, size: tuple[int, int] | None = Non
         raise InputError("--frames must be at least 2 (one click frame and one tracked frame)")
     if size is not None and (size[0] < 32 or size[1] < 32):
         raise InputError(f"--size {size[0]}x{size[1]} is too small", hint="Use at least 32x32")
-    own = workdir is None
-    wd = Path(tempfile.mkdtemp(prefix="roto-bench-track-")) if own else Path(workdir)
-    wd.mkdir(parents=True, exist_ok=True)
+    wd, own = bench_folder(workdir, "track")
     try:
         cases = _cases(wd, size, n, clip, point, say)
         say(f"building the {backend} backend")
