@@ -62,16 +62,9 @@ def _load_builtin() -> None:
     global _entry_points_loaded
     if not _entry_points_loaded:
         _entry_points_loaded = True
-        try:
-            from importlib.metadata import entry_points
+        from engine.util.plugins import load_entry_points
 
-            for ep in entry_points(group=ENTRY_POINT_GROUP):
-                try:
-                    ep.load()
-                except Exception:  # a broken plugin must not break the engine
-                    continue
-        except Exception:
-            pass
+        load_entry_points(ENTRY_POINT_GROUP)
 
 
 def segmenters() -> list[Registration]:

@@ -82,16 +82,9 @@ def _load_builtin() -> None:
         from engine.depth.prior import TITLE
 
         register_depth_estimator("prior", _prior_factory, priority=-1, title=TITLE)
-    try:
-        from importlib.metadata import entry_points
+    from engine.util.plugins import load_entry_points
 
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                ep.load()
-            except Exception:  # a broken plugin must not break the engine
-                continue
-    except Exception:
-        pass
+    load_entry_points(ENTRY_POINT_GROUP)
 
 
 def estimators() -> list[DepthRegistration]:

@@ -79,16 +79,9 @@ def _load_builtin() -> None:
         "keyer", _keyer, _classical_unavailable, -1, "colour-difference keyer (green/blue screen)"))
     _MATTERS.setdefault("matanyone", MatterRegistration(
         "matanyone", _matanyone, _matanyone_unavailable, -1, "MatAnyone (non-commercial licence)"))
-    try:
-        from importlib.metadata import entry_points
+    from engine.util.plugins import load_entry_points
 
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                ep.load()
-            except Exception:  # a broken plugin must not break the engine
-                continue
-    except Exception:
-        pass
+    load_entry_points(ENTRY_POINT_GROUP)
 
 
 def matters() -> list[MatterRegistration]:
