@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -129,17 +128,9 @@ class DepthStore:
 
 def store_for(session: Session) -> DepthStore:
     """The session's store: ``<project>.depth/`` beside its file, else a temporary folder."""
-    path = getattr(session, "path", None)
-    cached = session.__dict__.get("_depth_store")
-    if cached is not None and cached[0] == path:
-        return cached[1]
-    if path is not None:
-        folder = Path(path).with_name(Path(path).name + ".depth")
-    else:
-        folder = Path(tempfile.mkdtemp(prefix="roto-depth-"))
-    store = DepthStore(folder)
-    session.__dict__["_depth_store"] = (path, store)
-    return store
+    from engine.session.sidecar import sidecar_store
+
+    return sidecar_store(session, "depth", DepthStore)
 
 
 def depth_record(session: Session) -> dict[str, Any] | None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,17 +113,9 @@ class AlphaStore:
 
 def store_for(session: Session) -> AlphaStore:
     """The session's store: ``<project>.alpha/`` beside its file, else a temporary folder."""
-    path = getattr(session, "path", None)
-    cached = session.__dict__.get("_alpha_store")
-    if cached is not None and cached[0] == path:
-        return cached[1]
-    if path is not None:
-        folder = Path(path).with_name(Path(path).name + ".alpha")
-    else:
-        folder = Path(tempfile.mkdtemp(prefix="roto-alpha-"))
-    store = AlphaStore(folder)
-    session.__dict__["_alpha_store"] = (path, store)
-    return store
+    from engine.session.sidecar import sidecar_store
+
+    return sidecar_store(session, "alpha", AlphaStore)
 
 
 def matte_record(session: Session, obj: int) -> dict[str, Any] | None:
