@@ -120,6 +120,18 @@ def check_inputs(frame: MatteFrame, shape: tuple[int, int]) -> None:
                                  f"{shape[1]}x{shape[0]}", hint="Masks must match the plate's resolution")
 
 
+def frame_pixels(frame: MatteFrame, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """``frame``'s image as ``float32 (H, W, 3)`` and its 8-bit copy ``uint8 (H, W, 3)`` (clipped to
+    [0, 1]; what the flow runs on), after checking that the image, masks and trimaps are the shot's
+    ``shape``."""
+    image = np.asarray(frame.image, np.float32)
+    h, w = shape
+    if image.shape[:2] != (h, w):
+        raise ValueError(f"frame {frame.frame} is {image.shape[1]}x{image.shape[0]}, the shot is {w}x{h}")
+    check_inputs(frame, (h, w))
+    return image, (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
 class ClassicalMatter:
     info = MatterInfo(
         name="classical",
@@ -156,13 +168,9 @@ class ClassicalMatter:
         from engine.ops.trimap import band_width
 
         p = self.params
-        image = np.asarray(frame.image, np.float32)
         h, w = state.shape
-        if image.shape[:2] != (h, w):
-            raise ValueError(f"frame {frame.frame} is {image.shape[1]}x{image.shape[0]}, the shot is {w}x{h}")
-        grey = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        image, grey = frame_pixels(frame, (h, w))
         objs = sorted(set(frame.masks) | set(frame.trimaps))
-        check_inputs(frame, (h, w))
         base: dict[int, float] = {}
         rois: dict[int, Roi | None] = {}
         union: Roi | None = None

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from engine.matting.base import AlphaOut, MatteFrame, MatterInfo
-from engine.matting.classical import Roi, check_inputs, mask_roi, place, union_roi
+from engine.matting.classical import Roi, frame_pixels, mask_roi, place, union_roi
 
 ALGORITHM_VERSION = "1"
 
@@ -97,12 +97,8 @@ class KeyerMatter:
         from engine.ops.trimap import band_width
 
         p = self.params
-        image = np.asarray(frame.image, np.float32)
         h, w = state.shape
-        if image.shape[:2] != (h, w):
-            raise ValueError(f"frame {frame.frame} is {image.shape[1]}x{image.shape[0]}, the shot is {w}x{h}")
-        grey = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-        check_inputs(frame, (h, w))
+        image, grey = frame_pixels(frame, (h, w))
         short = float(min(h, w))
         pad = p.garbage * short + p.sigma_fine * short * 3 + 8
         rois: dict[int, Roi | None] = {}
