@@ -251,6 +251,7 @@ class ClassicalMatter:
                     prev_w = warp(state.prev_image[y0:y1, x0:x1], f_crop, border="replicate")
                     k = p.trimap_temporal * static_confidence(work, prev_w, ok_crop, tolerance=p.static_tolerance)
                     sdf = sdf + k * (ps - sdf)
+                    del ps, prev_w, k
             state.edges[obj] = (sdf, r)
             tri = trimap_from_mask(m, w0 + extra, w0 * p.outer_scale + extra, sdf=sdf)
             if p.evidence_reach > 0:
@@ -270,6 +271,7 @@ class ClassicalMatter:
             support = np.clip(np.minimum(sF, sB) * 20.0, 0.0, 1.0)
             prior, weight, start = ahat, p.data_weight * c * support, ahat
             stats["confidence"] = float(np.clip(np.mean((c * support)[unknown]), 0.0, 1.0))
+            del F, sF, B, sB, c, support  # a 4K band's ROI: each is tens of MB the solve does not need
         prev = state.alphas.get(obj)
         if (unknown.any() and p.temporal_weight > 0 and f_crop is not None and prev is not None
                 and state.prev_image is not None):
@@ -285,6 +287,7 @@ class ClassicalMatter:
                 weight = tot
             start = np.where(tc > 0.5, at, start if start is not None else at)
             stats["static"] = round(float(tc[unknown].mean()), 3)
+            del pa, wt, tc
         a, info = solve_alpha(img, known, values, epsilon=p.epsilon, prior=prior, weight=weight, x0=start,
                               rtol=p.rtol, maxiter=p.maxiter)
         stats.update(info)

@@ -33,6 +33,7 @@ import numpy as np
 __all__ = ["CFSystem", "build_system", "solve_alpha", "trimap_split"]
 
 _OFFS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+_CHUNK = 65536  # windows / rows per step of the assembly
 
 
 @dataclass
@@ -41,7 +42,7 @@ class CFSystem:
 
     A: object  # scipy.sparse.csr_matrix (n, n)
     b: np.ndarray  # (n,)
-    index: np.ndarray  # int64 (H, W): unknown pixel -> row, else -1
+    index: np.ndarray  # int32 (int64 past 2**31 pixels) (H, W): unknown pixel -> row, else -1
     n: int
 
 
@@ -75,80 +76,105 @@ def _inv3(cov: np.ndarray) -> np.ndarray:
 
 
 def build_system(image: np.ndarray, known: np.ndarray, values: np.ndarray, *, epsilon: float = 1e-6,
-                 prior: np.ndarray | None = None, weight: np.ndarray | float | None = None) -> CFSystem:
-    """Assemble ``(L_UU + W) x = -L_UK a_K + W prior`` for the unknown pixels (``~known``)."""
+                 prior: np.ndarray | None = None, weight: np.ndarray | float | None = None,
+                 chunk: int = _CHUNK) -> CFSystem:
+    """Assemble ``(L_UU + W) x = -L_UK a_K + W prior`` for the unknown pixels (``~known``).
+
+    Windows and rows are processed ``chunk`` at a time (float64 within a chunk): the temporaries
+    stay near ``chunk`` x 1.5 KB whatever the band's size, which keeps a 4K plate's band solve
+    within the batch memory budget; the system is the same for any ``chunk``.
+    """
     import cv2
     import scipy.sparse
 
-    img = np.asarray(image, np.float64)
+    img = np.asarray(image)
     if img.ndim != 3 or img.shape[2] != 3:
         raise ValueError(f"closed-form matting needs an (H, W, 3) image; got {img.shape}")
+    if not np.issubdtype(img.dtype, np.floating):
+        img = img.astype(np.float32)
     h, w = img.shape[:2]
+    chunk = max(1, int(chunk))
     known = np.asarray(known, bool)
     unknown = ~known
     # the Laplacian's windows are interior only: unknown pixels on the outer frame border get
     # their constraints from the windows inside, which always exist for h, w >= 3
     n = int(unknown.sum())
-    index = np.full(h * w, -1, np.int64)
-    index[unknown.ravel()] = np.arange(n)
+    itype = np.int32 if h * w < 2**31 - 1 else np.int64  # column indices: half the bytes of int64
+    index = np.full(h * w, -1, itype)
+    index[unknown.ravel()] = np.arange(n, dtype=itype)
     if n == 0:
         return CFSystem(scipy.sparse.csr_matrix((0, 0)), np.zeros(0), index.reshape(h, w), 0)
     win = cv2.dilate(unknown.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     win[0, :] = win[-1, :] = False
     win[:, 0] = win[:, -1] = False
-    cy, cx = np.nonzero(win)
-    centre = cy.astype(np.int64) * w + cx
+    centres = np.flatnonzero(win.ravel())
+    del win
     flat = img.reshape(-1, 3)
-    pix = np.stack([centre + dy * w + dx for dy, dx in _OFFS], axis=1)  # (K, 9)
-    C = flat[pix]  # (K, 9, 3)
+    offsets = np.array([dy * w + dx for dy, dx in _OFFS], np.int64)
+    stencil = np.zeros((n, 25), np.float64)
+    for lo in range(0, centres.size, chunk):
+        _add_windows(stencil, flat, index, centres[lo:lo + chunk], offsets, epsilon)
+    vals = np.asarray(values).ravel()
+    sel_u = unknown.ravel()
+    if prior is not None and weight is not None:
+        wv = np.broadcast_to(np.asarray(weight, np.float64), (h, w)).ravel()[sel_u]
+        pv = np.asarray(prior, np.float64).ravel()[sel_u]
+        stencil[:, 12] += wv
+    b = np.zeros(n, np.float64)
+    data, cols_out, counts = [], [], []
+    upix = np.flatnonzero(sel_u)
+    sy = np.repeat(np.arange(-2, 3), 5)
+    sx = np.tile(np.arange(-2, 3), 5)
+    for lo in range(0, n, chunk):
+        hi = min(n, lo + chunk)
+        st = stencil[lo:hi]
+        uy, ux = np.divmod(upix[lo:hi], w)
+        ny = uy[:, None] + sy[None, :]
+        nx = ux[:, None] + sx[None, :]
+        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        nflat = np.where(inside, ny * w + nx, 0)
+        del ny, nx
+        cols = np.where(inside, index[nflat], itype(-1))
+        known_nb = inside & (cols < 0) & (st != 0)
+        b[lo:hi] = -(st * np.where(known_nb, vals[nflat], 0.0)).sum(axis=1)
+        keep = (cols >= 0) & (st != 0)
+        data.append(st[keep])
+        cols_out.append(cols[keep])
+        counts.append(keep.sum(axis=1))
+    if prior is not None and weight is not None:
+        b += wv * pv
+    indptr = np.concatenate([[0], np.cumsum(np.concatenate(counts))]).astype(itype)
+    A = scipy.sparse.csr_matrix((np.concatenate(data), np.concatenate(cols_out), indptr), shape=(n, n))
+    A.has_sorted_indices = True
+    return CFSystem(A, b, index.reshape(h, w), n)
+
+
+def _add_windows(stencil: np.ndarray, flat: np.ndarray, index: np.ndarray, centre: np.ndarray,
+                 offsets: np.ndarray, epsilon: float) -> None:
+    """Add the Laplacian terms of the 3x3 windows centred at ``centre`` (flat pixel indices) to
+    the 5x5 stencils of their unknown pixels, in place."""
+    pix = centre[:, None] + offsets[None, :]  # (K, 9)
+    C = flat[pix].astype(np.float64)  # (K, 9, 3)
     C -= C.mean(axis=1, keepdims=True)
     cov = np.einsum("kai,kaj->kij", C, C) / 9.0
     cov[:, [0, 1, 2], [0, 1, 2]] += epsilon / 9.0
-    Ainv = np.matmul(C, _inv3(cov))  # (K, 9, 3)
-    G = np.matmul(Ainv, C.transpose(0, 2, 1))  # (K, 9, 9): (I_a - mu)^T S^-1 (I_b - mu)
-    del Ainv
+    G = np.matmul(np.matmul(C, _inv3(cov)), C.transpose(0, 2, 1))  # (K, 9, 9): (I_a - mu)^T S^-1 (I_b - mu)
+    del C, cov
     rows = index[pix]  # (K, 9) row of each window pixel (-1 known)
-    stencil = np.zeros((n, 25), np.float64)
     # L is symmetric: visit each unordered pair (a, b) once and write both (a, b) and (b, a)
     for a, (ay, ax) in enumerate(_OFFS):
         ra = rows[:, a]
+        sa = ra >= 0
         for b in range(a, 9):
             by, bx = _OFFS[b]
-            rb = rows[:, b]
             val = -(1.0 + G[:, a, b]) / 9.0
             if a == b:
-                val = val + 1.0
-                sel = ra >= 0
-                stencil[ra[sel], 12] += val[sel]
+                stencil[ra[sa], 12] += val[sa] + 1.0
                 continue
-            sel = ra >= 0
-            stencil[ra[sel], (by - ay + 2) * 5 + (bx - ax + 2)] += val[sel]
-            sel = rb >= 0
-            stencil[rb[sel], (ay - by + 2) * 5 + (ax - bx + 2)] += val[sel]
-    del G
-    # columns of each stencil slot
-    uy, ux = np.divmod(np.flatnonzero(unknown.ravel()), w)
-    sy = np.repeat(np.arange(-2, 3), 5)
-    sx = np.tile(np.arange(-2, 3), 5)
-    ny = uy[:, None] + sy[None, :]
-    nx = ux[:, None] + sx[None, :]
-    inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
-    nflat = np.where(inside, ny * w + nx, 0)
-    cols = np.where(inside, index[nflat], -1)
-    vals = np.asarray(values, np.float64).ravel()
-    known_nb = inside & (cols < 0) & (stencil != 0)
-    b = -(stencil * np.where(known_nb, vals[nflat], 0.0)).sum(axis=1)
-    if prior is not None and weight is not None:
-        wv = np.broadcast_to(np.asarray(weight, np.float64), (h, w)).ravel()[unknown.ravel()]
-        pv = np.asarray(prior, np.float64).ravel()[unknown.ravel()]
-        stencil[:, 12] += wv
-        b += wv * pv
-    keep = (cols >= 0) & (stencil != 0)
-    counts = keep.sum(axis=1)
-    indptr = np.concatenate([[0], np.cumsum(counts)])
-    A = scipy.sparse.csr_matrix((stencil[keep], cols[keep], indptr), shape=(n, n))
-    A.has_sorted_indices = True
-    return CFSystem(A, b, index.reshape(h, w), n)
+            stencil[ra[sa], (by - ay + 2) * 5 + (bx - ax + 2)] += val[sa]
+            rb = rows[:, b]
+            sb = rb >= 0
+            stencil[rb[sb], (ay - by + 2) * 5 + (ax - bx + 2)] += val[sb]
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:

@@ -47,9 +47,10 @@ def local_colour(image: np.ndarray, weight: np.ndarray, sigma: float) -> tuple[n
         k = int(2 * np.ceil(3 * s) + 1)
         num = cv2.GaussianBlur(img * wt[:, :, None], (k, k), s, borderType=cv2.BORDER_REFLECT)
         den = cv2.GaussianBlur(wt, (k, k), s, borderType=cv2.BORDER_REFLECT)
-    colour = num / np.maximum(den, 1e-6)[:, :, None]
+    colour = np.asarray(num, np.float32)  # a fresh array from the blur/resize: divided in place
+    colour /= np.maximum(den, 1e-6)[:, :, None]
     colour[den <= 1e-6] = 0.0
-    return colour.astype(np.float32), den.astype(np.float32)
+    return colour, den.astype(np.float32, copy=False)
 
 
 def robust_local_colour(image: np.ndarray, weight: np.ndarray, sigma: float, *, k: float = 2.0,
@@ -59,10 +60,18 @@ def robust_local_colour(image: np.ndarray, weight: np.ndarray, sigma: float, *, 
     background) does not drag the local background colour towards itself."""
     img = np.asarray(image, np.float32)
     wt = np.asarray(weight, np.float32)
+    # in place where it can be: on a 4K band's region each (H, W, 3) temporary is tens of MB
     mean, _ = local_colour(img, wt, sigma)
-    sq, _ = local_colour(img * img, wt, sigma)
-    spread = np.sqrt(np.clip(sq - mean * mean, 0.0, None).sum(axis=2))
-    dev = np.sqrt(((img - mean) ** 2).sum(axis=2))
+    sq, _ = local_colour(np.square(img), wt, sigma)
+    sq -= mean * mean
+    np.clip(sq, 0.0, None, out=sq)
+    spread = np.sqrt(sq.sum(axis=2))
+    del sq
+    diff = img - mean
+    del mean
+    np.square(diff, out=diff)
+    dev = np.sqrt(diff.sum(axis=2))
+    del diff
     inlier = wt * (dev <= k * np.maximum(spread, floor))
     return local_colour(img, inlier, sigma)
 
@@ -77,9 +86,10 @@ def sampled_alpha(image: np.ndarray, fg: np.ndarray, bg: np.ndarray, *, separati
     img = np.asarray(image, np.float32)
     d = np.asarray(fg, np.float32) - np.asarray(bg, np.float32)
     e = img - np.asarray(bg, np.float32)
-    dd = (d * d).sum(axis=2)
-    a = np.clip((e * d).sum(axis=2) / np.maximum(dd, 1e-8), 0.0, 1.0)
-    rec = np.asarray(bg, np.float32) + a[:, :, None] * d
-    err2 = ((img - rec) ** 2).sum(axis=2)
+    dd = np.einsum("ijk,ijk->ij", d, d)
+    a = np.clip(np.einsum("ijk,ijk->ij", e, d) / np.maximum(dd, 1e-8), 0.0, 1.0)
+    e -= a[:, :, None] * d  # the residual I - (a F + (1 - a) B), in place
+    del d
+    err2 = np.einsum("ijk,ijk->ij", e, e)
     conf = dd / (dd + separation * separation) * np.exp(-err2 / (residual * residual))
     return a.astype(np.float32), conf.astype(np.float32)
