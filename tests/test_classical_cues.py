@@ -498,3 +498,65 @@ def test_segment_prompt_rejects_bad_motion_references(moving_clip, bad):
         segment_prompt(frames[0], points=CLICK, motion_ref=bad(frames[1]))
     with pytest.raises(PromptError):  # one bad frame in a list is enough
         segment_prompt(frames[0], points=CLICK, motion_ref=[frames[1], bad(frames[2]), frames[3]])
+
+
+# --- background lock (tracker) ---------------------------------------------------------------------
+
+
+def _started_state(tracker, size=(96, 128)):
+    h, w = size
+    img = (255 * smooth_noise(h, w, 3)).astype(np.uint8)
+    m = np.zeros((h, w), bool)
+    m[30:60, 40:80] = True
+    return tracker.start(img, m)
+
+
+def test_background_lock_fires_after_the_object_stops_moving_unlike_the_background():
+    from engine.backends.classical.tracker import ClassicalTracker, TrackerParams
+
+    tr = ClassicalTracker(TrackerParams(lock_ratio=0.05, lock_history=4, lock_frames=3, lock_min_px=4.0))
+    st = _started_state(tr)
+    size = 40.0
+    fired = [tr._locked_on_background(st, s, size) for s in (12.0, 11.0, 13.0, 12.0)]
+    assert not any(fired)  # moving 12 px a frame against the background: a healthy track
+    assert not tr._locked_on_background(st, 0.2, size)  # one still frame is not a lock
+    assert not tr._locked_on_background(st, None, size)  # frames that cannot tell change nothing
+    assert not tr._locked_on_background(st, 0.3, size)
+    assert tr._locked_on_background(st, 0.1, size)  # the third still frame in a row
+
+
+def test_background_lock_needs_an_object_that_moved_against_the_background():
+    from engine.backends.classical.tracker import ClassicalTracker, TrackerParams
+
+    tr = ClassicalTracker(TrackerParams(lock_ratio=0.05, lock_history=4, lock_frames=3, lock_min_px=4.0))
+    st = _started_state(tr)
+    # an object moving with the camera from the start (2 px < lock_min_px): never a lock
+    seps = [2.0, 2.0, 2.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert not any(tr._locked_on_background(st, s, 40.0) for s in seps)
+    # a slow-down to a third of its motion is not a lock either
+    st2 = _started_state(tr)
+    seps = [12.0] * 4 + [4.0] * 6
+    assert not any(tr._locked_on_background(st2, s, 40.0) for s in seps)
+
+
+def test_reseed_moves_the_mask_from_before_the_slide_at_its_velocity_then_gives_up_on_a_second_lock():
+    from engine.backends.classical.tracker import ClassicalTracker, TrackerParams
+
+    tr = ClassicalTracker(TrackerParams(lock_ratio=0.05, lock_history=4, lock_frames=3))
+    st = _started_state(tr)
+    box = (40, 30, 80, 60)
+    crop_ = np.full((30, 40), 255, np.uint8)
+    # frames 1..5: the object moved by (+2, +1) a frame; the slide began after frame 2
+    st.extra["trail"] = [(f, (box[0] + 2 * f, box[1] + f, box[2] + 2 * f, box[3] + f), crop_, (2.0, 1.0))
+                         for f in range(1, 6)]
+    st.frames = 6
+    res = tr._reseed(st)
+    assert res is not None and not res.occluded
+    # the seed is frame 2's mask moved on by 4 frames at (2, 1) px a frame
+    assert st.box == (40 + 4 + 8, 30 + 2 + 4, 80 + 4 + 8, 60 + 2 + 4)
+    assert res.mask.sum() == 30 * 40 and res.mask[36, 52] and not res.mask[35, 52]
+    assert st.extra["trail"] == [] and st.velocity == (2.0, 1.0)
+    # a second lock soon after: no re-seed (the caller then reports the object lost and searches)
+    st.extra["trail"] = [(f, box, crop_, (0.0, 0.0)) for f in range(7, 12)]
+    st.frames = 9
+    assert tr._reseed(st) is None

@@ -23,7 +23,11 @@ Algorithm (per object, per frame)
 8. **Segmentation**: exact binary graph cut (contrast-sensitive Potts, :mod:`.graphcut`) on the
    crop; thin parts of the prior that the cut would smooth away are kept where flow, colour and
    motion agree; unsupported components dropped, holes filled; pasted back at full resolution.
-9. **Occlusion**: a segment that collapses (far below its recent area) is reported occluded with an
+9. **Background lock**: an object that moved unlike the background and whose segment suddenly
+   moves with it for a few frames has slid onto the background (an occluder it passed behind, a
+   panning shot); its mask from before the slide, moved on at the velocity of then, re-seeds it
+   (once in a while; a second lock soon after is treated as a loss).
+10. **Occlusion**: a segment that collapses (far below its recent area) is reported occluded with an
    empty mask; while occluded the object is searched for in the whole frame — by the keyframe's and
    a recent frame's SIFT keypoints first, then by its colour model — and re-acquired when a
    candidate of plausible size appears.
@@ -180,6 +184,14 @@ class TrackerParams:
     #: Longest side (px) of the frame whose SIFT keypoints are matched to re-acquire a lost object
     #: (0 = the ``search_size`` copy, too small for most keyframe features).
     search_sift_size: int = 854
+    #: Background lock: an object whose motion relative to the background (over its first
+    #: ``lock_history`` frames, at least ``lock_min_px`` full-res px a frame) falls below
+    #: ``lock_ratio`` of it for ``lock_frames`` frames in a row has slid onto the background; it is
+    #: reported lost and searched for (0 = off).
+    lock_ratio: float = 0.05
+    lock_history: int = 10
+    lock_frames: int = 3
+    lock_min_px: float = 4.0
     #: Minimum mean colour log-odds of a candidate to re-acquire a lost object.
     reacquire_colour: float = 1.5
     #: Re-acquired candidates must have an area within [1/x, x] of the last seen area.
@@ -442,7 +454,9 @@ def _keep_supported(seg: np.ndarray, support: np.ndarray, min_frac: float = 0.02
 
 
 def _motion_cue(flow: np.ndarray, ok: np.ndarray, pm: np.ndarray, sd: np.ndarray, far: float):
-    """Log-odds from motion: ``float32 (h, w)`` in [-2, 2], or None when motion does not discriminate.
+    """``(cue, separation)``: log-odds from motion, ``float32 (h, w)`` in [-2, 2] (None when motion
+    does not discriminate), and how far (crop px, median) the object's flow is from the background's
+    model (None when there are too few reliable pixels to tell).
 
     The background's motion is an affine model fitted (RANSAC) to reliable flow well outside the
     prior; the object's is the median flow well inside. Pixels moving like the object and unlike the
@@ -452,7 +466,7 @@ def _motion_cue(flow: np.ndarray, ok: np.ndarray, pm: np.ndarray, sd: np.ndarray
     bgsel = ok & (sd < -far)
     fgsel = ok & (sd > 2.0)
     if bgsel.sum() < 30 or fgsel.sum() < 10:
-        return None
+        return None, None
     ys, xs = np.nonzero(bgsel)
     rng = np.random.default_rng(0)
     if ys.size > 600:
@@ -462,7 +476,7 @@ def _motion_cue(flow: np.ndarray, ok: np.ndarray, pm: np.ndarray, sd: np.ndarray
     dst = src + flow[ys, xs]
     a, inl = cv2.estimateAffine2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=1.0, maxIters=200)
     if a is None:
-        return None
+        return None, None
     gx = np.arange(w, dtype=np.float32)[None, :]
     gy = np.arange(h, dtype=np.float32)[:, None]
     bu = a[0, 0] * gx + a[0, 1] * gy + a[0, 2] - gx
@@ -474,10 +488,10 @@ def _motion_cue(flow: np.ndarray, ok: np.ndarray, pm: np.ndarray, sd: np.ndarray
     noise = float(np.percentile(r_bg[bgsel], 75))
     gate = min(1.0, (sep - 1.0) / 2.0, (sep - 2.0 * noise) / max(2.0 * noise, 0.5))
     if gate <= 0:
-        return None
+        return None, sep
     cue = np.clip((r_bg - r_obj) / (0.5 * sep), -2.0, 2.0) * gate
     cue[~ok] = 0.0
-    return cue.astype(np.float32)
+    return cue.astype(np.float32), sep
 
 
 def _match_template(prev_rgb, cur_rgb, soft, box, pred, size, radius) -> tuple[float, float, float]:
@@ -727,9 +741,11 @@ class ClassicalTracker:
         if st.grid is not None and p.grid_weight > 0:
             gidx = grid_coords(lab, _box(pm), st.grid.spec)
             unary += p.grid_weight * st.grid.logit(gidx)
-        mot = None
-        if p.motion_weight > 0:
-            mot = _motion_cue(bwf, ok & inside, pm, sd, p.shape_cap * p.shape_sigma)
+        mot = sep = None
+        if p.motion_weight > 0 or p.lock_ratio > 0:
+            mot, sep = _motion_cue(bwf, ok & inside, pm, sd, p.shape_cap * p.shape_sigma)
+            if p.motion_weight <= 0:
+                mot = None
             if mot is not None:
                 if p.motion_positive < 1.0:
                     mot = np.where(mot > 0, p.motion_positive * mot, mot)
@@ -819,6 +835,9 @@ class ClassicalTracker:
         recent = max(st.area_hist[-p.occlusion_window:] or [st.area])
         if area < p.occlusion_area_ratio * max(recent, 1.0):
             return self._lose(st)
+        if p.lock_ratio > 0 and self._locked_on_background(st, sep / s if sep is not None else None, size):
+            res = self._reseed(st)
+            return res if res is not None else self._lose(st)
         # confidence
         r_flow = float(ok[pm].mean())
         r_col = float((col[seg] > 0).mean()) if seg.any() else 0.0
@@ -836,6 +855,10 @@ class ClassicalTracker:
         st.soft = np.clip(full * 255.0 + 0.5, 0, 255).astype(np.uint8)
         st.area = float(mask.sum())
         st.area_hist = (st.area_hist + [st.area])[-p.occlusion_window:]
+        if p.lock_ratio > 0:
+            trail = st.extra.setdefault("trail", [])
+            trail.append((st.frames, nb, st.soft[nb[1]:nb[3], nb[0]:nb[2]].copy(), st.velocity))
+            del trail[:-(p.lock_frames + 2)]
         if p.similarity_motion:
             st.last_pts = st.last_desc = None
             if ckp is not None:
@@ -894,6 +917,56 @@ class ClassicalTracker:
                 mask = mask | lm
                 prob = np.maximum(prob, lm.astype(np.float32))
         return StepResult(mask=mask, confidence=conf, occluded=False, prob=prob)
+
+    def _locked_on_background(self, st: ObjectState, sep: float | None, size: float) -> bool:
+        """Has the segment slid onto the background? True when an object that moved unlike the
+        background (``sep``, full-res px a frame, relative to its size) now moves with it for
+        ``lock_frames`` frames in a row: the shape prior would carry background from then on.
+        ``sep`` is None when the frame could not tell (too few reliable pixels)."""
+        p = self.params
+        hist = st.extra.setdefault("sep", [])
+        if sep is None:
+            return False
+        rel = sep / max(size, 1.0)
+        ref = float(np.median(hist[: p.lock_history])) if hist else None
+        hist.append(rel)
+        if len(hist) > p.lock_history + p.lock_frames:
+            del hist[p.lock_history]
+        if ref is None or len(hist) <= p.lock_frames or ref * max(size, 1.0) < p.lock_min_px:
+            return False
+        return all(r < p.lock_ratio * ref for r in hist[-p.lock_frames:])
+
+    def _reseed(self, st: ObjectState) -> StepResult | None:
+        """After a background lock: the mask from before the slide began, moved on at the object's
+        velocity of then, becomes this frame's mask (None when there is no such mask, or when the
+        last re-seed was recent: then the object is searched for instead)."""
+        p = self.params
+        trail = st.extra.get("trail") or []
+        last = st.extra.get("reseeded", -10**9)
+        if len(trail) < p.lock_frames + 1 or st.frames - last <= p.lock_history:
+            return None
+        f0, (bx0, by0, bx1, by1), crop_, vel = trail[-(p.lock_frames + 1)]
+        k = st.frames - f0
+        ox, oy = int(round(vel[0] * k)), int(round(vel[1] * k))
+        H, W = st.full_shape
+        soft = np.zeros((H, W), np.uint8)
+        X0, Y0, X1, Y1 = bx0 + ox, by0 + oy, bx1 + ox, by1 + oy
+        ix0, iy0, ix1, iy1 = max(0, X0), max(0, Y0), min(W, X1), min(H, Y1)
+        if ix0 >= ix1 or iy0 >= iy1:
+            return None
+        soft[iy0:iy1, ix0:ix1] = crop_[iy0 - Y0:iy1 - Y0, ix0 - X0:ix1 - X0]
+        mask = soft >= 128
+        nb = _box(mask)
+        if nb is None:
+            return None
+        st.extra["reseeded"] = st.frames
+        hist = st.extra.get("sep", [])
+        del hist[p.lock_history:]
+        st.soft, st.box, st.velocity = soft, nb, vel
+        st.area = float(mask.sum())
+        st.last_pts = st.last_desc = None
+        trail.clear()
+        return StepResult(mask=mask, confidence=0.3, occluded=False, prob=soft.astype(np.float32) / 255.0)
 
     def _lose(self, st: ObjectState) -> StepResult:
         st.occluded = True
