@@ -92,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
         return _check(job, args)
     budgets = _budgets(args)
     from engine.cli.common import cancel_on_interrupt
+    from engine.util.memory import return_freed_memory
+
+    return_freed_memory()  # a long job's freed frame buffers go back to the system (bounded RSS)
 
     with cancel_on_interrupt() as cancel, _Printer(enabled=not args.json) as printer:
         from engine.batch.runner import run_batch
