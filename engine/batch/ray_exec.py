@@ -56,7 +56,9 @@ def _die_once() -> None:
 def _worker_session(shot_data: dict[str, Any]) -> tuple[Any, Any]:
     from engine.batch.jobfile import ShotSpec
     from engine.cache.store import Cache
+    from engine.util.memory import return_freed_memory
 
+    return_freed_memory()  # as in the local run: a worker's freed frame buffers leave the process
     shot = ShotSpec.model_validate(shot_data)
     session = st.open_shot_session(shot, cache=Cache(WORKER_CACHE_BYTES), frame_cache_bytes=WORKER_CACHE_BYTES,
                                    create=False)

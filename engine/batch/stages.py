@@ -428,7 +428,9 @@ def matte_chunk_in_process(shot_data: dict[str, Any], chunk: tuple[int, int, int
     from engine.cache.store import Cache
     from engine.session.model import FrameResult
     from engine.session.session import Session
+    from engine.util.memory import return_freed_memory
 
+    return_freed_memory()  # as in the parent: this process's freed frame buffers leave it
     shot = ShotSpec.model_validate(shot_data)
     session = Session.open(shot.session_path, cache=Cache(64 << 20), autosave=False)
     for o, f, d in results:
