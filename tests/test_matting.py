@@ -61,6 +61,25 @@ def test_trimap_split_accepts_uint8():
     assert known.tolist() == [[True, False, True]] and values.tolist() == [[0.0, 0.0, 1.0]]
 
 
+def test_system_is_the_same_for_any_assembly_chunk():
+    from engine.ops.cf_matting import build_system
+
+    rng = np.random.default_rng(3)
+    img, _ = _composite(37, 45)
+    tri = np.zeros(img.shape[:2], np.float32)
+    tri[6:30, 8:38] = 1.0
+    tri[10:26, 12:34] = 0.5  # an unknown band inside the foreground
+    tri[0:2, :] = 0.5  # and unknown pixels on the frame border
+    known, values = trimap_split(tri)
+    prior, weight = rng.random(tri.shape), 0.1 * rng.random(tri.shape)
+    whole = build_system(img, known, values, prior=prior, weight=weight, chunk=10**9)
+    assert whole.n == int((~known).sum()) and whole.A.shape == (whole.n, whole.n)
+    for chunk in (1, 97, 4096):
+        part = build_system(img, known, values, prior=prior, weight=weight, chunk=chunk)
+        assert part.A.nnz == whole.A.nnz and np.array_equal(part.index, whole.index)
+        assert abs(part.A - whole.A).max() < 1e-12 and np.abs(part.b - whole.b).max() < 1e-12
+
+
 @pytest.mark.slow
 def test_laplacian_matches_pymatting():
     pm = pytest.importorskip("pymatting")

@@ -116,11 +116,11 @@ def build_system(image: np.ndarray, known: np.ndarray, values: np.ndarray, *, ep
         _add_windows(stencil, flat, index, centres[lo:lo + chunk], offsets, epsilon)
     vals = np.asarray(values).ravel()
     sel_u = unknown.ravel()
+    b = np.zeros(n, np.float64)
     if prior is not None and weight is not None:
         wv = np.broadcast_to(np.asarray(weight, np.float64), (h, w)).ravel()[sel_u]
-        pv = np.asarray(prior, np.float64).ravel()[sel_u]
         stencil[:, 12] += wv
-    b = np.zeros(n, np.float64)
+        b += wv * np.asarray(prior, np.float64).ravel()[sel_u]
     data, cols_out, counts = [], [], []
     upix = np.flatnonzero(sel_u)
     sy = np.repeat(np.arange(-2, 3), 5)
@@ -136,13 +136,11 @@ def build_system(image: np.ndarray, known: np.ndarray, values: np.ndarray, *, ep
         del ny, nx
         cols = np.where(inside, index[nflat], itype(-1))
         known_nb = inside & (cols < 0) & (st != 0)
-        b[lo:hi] = -(st * np.where(known_nb, vals[nflat], 0.0)).sum(axis=1)
+        b[lo:hi] -= (st * np.where(known_nb, vals[nflat], 0.0)).sum(axis=1)
         keep = (cols >= 0) & (st != 0)
         data.append(st[keep])
         cols_out.append(cols[keep])
         counts.append(keep.sum(axis=1))
-    if prior is not None and weight is not None:
-        b += wv * pv
     indptr = np.concatenate([[0], np.cumsum(np.concatenate(counts))]).astype(itype)
     A = scipy.sparse.csr_matrix((np.concatenate(data), np.concatenate(cols_out), indptr), shape=(n, n))
     A.has_sorted_indices = True

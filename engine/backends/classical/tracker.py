@@ -187,7 +187,8 @@ class TrackerParams:
     #: Background lock: an object whose motion relative to the background (over its first
     #: ``lock_history`` frames, at least ``lock_min_px`` full-res px a frame) falls below
     #: ``lock_ratio`` of it for ``lock_frames`` frames in a row has slid onto the background; it is
-    #: reported lost and searched for (0 = off).
+    #: re-seeded from its mask before the slide, or reported lost and searched for when it locks
+    #: again within ``lock_history`` frames (0 = off).
     lock_ratio: float = 0.05
     lock_history: int = 10
     lock_frames: int = 3
@@ -919,7 +920,8 @@ class ClassicalTracker:
         return StepResult(mask=mask, confidence=conf, occluded=False, prob=prob)
 
     def _locked_on_background(self, st: ObjectState, sep: float | None, size: float) -> bool:
-        """Has the segment slid onto the background? True when an object that moved unlike the
+        """Record this frame's separation from the background's motion, and say whether the
+        segment has slid onto the background: True when an object that moved unlike the
         background (``sep``, full-res px a frame, relative to its size) now moves with it for
         ``lock_frames`` frames in a row: the shape prior would carry background from then on.
         ``sep`` is None when the frame could not tell (too few reliable pixels)."""
