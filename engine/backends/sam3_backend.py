@@ -394,7 +394,7 @@ def add_text_objects(session: Any, frame: int, text: str | None = None, exemplar
     if not hasattr(backend, "detect"):
         raise BackendUnavailable(f"the {backend.info.name} backend does not take text or exemplar prompts",
                                  hint="Open the session with --backend sam3 (run `roto models fetch sam3` first)")
-    frame = session._check_frame(frame)
+    frame = session.check_frame(frame)
     state = backend.init_state(session.clip)
     dets = backend.detect(state, frame, text=text, exemplar=exemplar, confidence=confidence)
     base = name or _slug(text or "exemplar")

@@ -90,7 +90,7 @@ def matte_session(session: Session, objects: list[int] | None = None, *, backend
     lo, hi = session.frame_range
     if frames is not None:
         lo, hi = max(lo, int(frames[0])), min(hi, int(frames[1]))
-    objs = [session._check_object(o).id for o in objects] if objects else sorted(session.data.objects)
+    objs = [session.check_object(o).id for o in objects] if objects else sorted(session.data.objects)
     if not objs:
         raise PromptError("the session has no objects to matte", hint="Track an object first (roto track)")
     if not any(session.result(o, f) is not None for o in objs for f in range(lo, hi + 1)):

@@ -181,7 +181,7 @@ def compute_qc(session: Session, objects: list[int] | None = None, *, thresholds
     lo, hi = session.frame_range
     if frames is not None:
         lo, hi = max(lo, int(frames[0])), min(hi, int(frames[1]))
-    objs = [session._check_object(o).id for o in objects] if objects else sorted(session.data.objects)
+    objs = [session.check_object(o).id for o in objects] if objects else sorted(session.data.objects)
     h, w = session.shape
     bpx = th.boundary_px((h, w))
     res = QCResult({o: ObjectQC() for o in objs}, th, (lo, hi))

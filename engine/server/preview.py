@@ -17,7 +17,7 @@ def render_preview(session: Session, frame: int, *, overlay: bool = True, max_si
 
     from engine.errors import OutputError
 
-    f = session._check_frame(frame)
+    f = session.check_frame(frame)
     rgb = np.asarray(session.clip.read_uint8(f), np.float32)
     if overlay:
         for o in sorted(session.data.objects.values(), key=lambda x: x.id):

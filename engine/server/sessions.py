@@ -298,7 +298,7 @@ def _known_prompt(s: Session, uid: str) -> None:
 def resolve_object(s: Session, ref: int | str, *, create: bool = False) -> int:
     """An object id from an id or a name; ``create`` makes a new object for an unknown name."""
     if isinstance(ref, int):
-        return s._check_object(ref).id
+        return s.check_object(ref).id
     for o in s.data.objects.values():
         if o.name == ref:
             return o.id
@@ -316,7 +316,7 @@ def set_prompts(s: Session, req: PromptSet) -> dict[str, Any]:
     """Replace (or extend) one object's prompts on one frame as a single undoable command."""
     from engine.session.model import PromptRecord
 
-    frame = s._check_frame(req.frame)
+    frame = s.check_frame(req.frame)
     for pt in req.points:  # validate everything before changing anything
         s._check_xy(pt[0], pt[1], "point")
         if len(pt) == 3 and pt[2] not in (0, 1):

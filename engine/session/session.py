@@ -155,7 +155,8 @@ class Session:
 
     # --- validation ----------------------------------------------------------------------
 
-    def _check_frame(self, frame: int) -> int:
+    def check_frame(self, frame: int) -> int:
+        """``frame`` as an int when it is inside the session's range, else :class:`FrameOutOfRange`."""
         lo, hi = self.frame_range
         f = int(frame)
         if not lo <= f <= hi:
@@ -163,7 +164,8 @@ class Session:
                                   hint="Frames are the plate's own numbers")
         return f
 
-    def _check_object(self, obj: int) -> RotoObject:
+    def check_object(self, obj: int) -> RotoObject:
+        """The object with id ``obj``, else :class:`PromptError` naming the known objects."""
         o = self.data.objects.get(int(obj))
         if o is None:
             known = ", ".join(f"{x.id} ({x.name})" for x in self.data.objects.values()) or "none yet"
@@ -213,7 +215,7 @@ class Session:
         raise PromptError(f"there is no object named {name!r}")
 
     def rename_object(self, obj: int, name: str) -> None:
-        o = self._check_object(obj)
+        o = self.check_object(obj)
         name = name.strip()
         if not name:
             raise PromptError("an object needs a name")
@@ -224,7 +226,7 @@ class Session:
         self._commit(rec)
 
     def delete_object(self, obj: int) -> None:
-        o = self._check_object(obj)
+        o = self.check_object(obj)
         rec = Recorder(self.data, f"delete object {o.name}")
         for uid in [p.uid for p in self.data.prompts.values() if p.object_id == o.id]:
             rec.set("prompts", uid, None)
@@ -268,7 +270,7 @@ class Session:
         return self._add_prompt(obj, frame, "text", {"text": text.strip()})
 
     def add_exemplar(self, obj: int, frame: int, source_frame: int, box: tuple[float, float, float, float]) -> Any:
-        self._check_frame(source_frame)
+        self.check_frame(source_frame)
         x0, y0, x1, y1 = box
         self._check_xy(x0, y0, "exemplar box corner")
         return self._add_prompt(obj, frame, "exemplar", {"frame": int(source_frame), "x0": x0, "y0": y0, "x1": x1, "y1": y1})
@@ -292,8 +294,8 @@ class Session:
         return p
 
     def _add_prompt(self, obj: int, frame: int, kind: str, data: dict[str, Any]) -> Any:
-        o = self._check_object(obj)
-        f = self._check_frame(frame)
+        o = self.check_object(obj)
+        f = self.check_frame(frame)
         rec = PromptRecord(PromptRecord.new_uid(), o.id, f, kind, data)
         return self._replace_prompts(o.id, f, {rec.uid: rec}, f"add {kind} to {o.name} on frame {f}")
 
@@ -367,8 +369,8 @@ class Session:
         """Lock ``frame`` for ``obj`` with ``mask`` (default: its current result)."""
         from engine.ops import rle
 
-        o = self._check_object(obj)
-        f = self._check_frame(frame)
+        o = self.check_object(obj)
+        f = self.check_frame(frame)
         if mask is None:
             res = self.data.results.get((o.id, f))
             if res is None:
@@ -383,8 +385,8 @@ class Session:
 
     def clear_keyframe(self, obj: int, frame: int) -> None:
         """Unlock ``frame``: its mask stays as a result until the next propagation overwrites it."""
-        o = self._check_object(obj)
-        f = self._check_frame(frame)
+        o = self.check_object(obj)
+        f = self.check_frame(frame)
         if (o.id, f) not in self.data.keyframes:
             raise PromptError(f"frame {f} is not a keyframe of {o.name}")
         rec = Recorder(self.data, f"clear keyframe {o.name} on frame {f}")
@@ -400,8 +402,8 @@ class Session:
 
         from engine.ops import rle
 
-        o = self._check_object(obj)
-        f = self._check_frame(frame)
+        o = self.check_object(obj)
+        f = self.check_frame(frame)
         current = self.mask(o.id, f)
         base = current if current is not None else np.zeros(self.shape, bool)
         new = self._check_mask(op(base.copy()))
@@ -431,8 +433,8 @@ class Session:
             raise PromptError(f"direction must be forward, backward or both, not {direction!r}")
         lo, hi = self.frame_range
         if frames is not None:
-            lo, hi = self._check_frame(frames[0]), self._check_frame(frames[1])
-        objs = [self._check_object(o).id for o in objects] if objects else sorted(self.data.objects)
+            lo, hi = self.check_frame(frames[0]), self.check_frame(frames[1])
+        objs = [self.check_object(o).id for o in objects] if objects else sorted(self.data.objects)
         plans: dict[Run, list[int]] = defaultdict(list)
         coverage: dict[tuple[int, int], int] = defaultdict(int)
         for o in objs:
@@ -506,7 +508,7 @@ class Session:
 
     def update_from(self, frame: int, objects: list[int] | None = None, **kwargs: Any) -> PropagationReport:
         """Re-propagate what a correction on ``frame`` changed (up to the neighbouring keyframes)."""
-        return self.propagate(objects, "both", around=self._check_frame(frame), **kwargs)
+        return self.propagate(objects, "both", around=self.check_frame(frame), **kwargs)
 
     def _run(self, run: Run, objs: list[int], lo: int, hi: int, cancel: CancelToken | None, from_cache: list[bool]):
         """Yield ``(frame, {obj: (rle, confidence, occluded)})`` for one backend run from keyframe

@@ -156,7 +156,7 @@ def build_router(eng: Engine, auth: ViewerAuth, media: ViewerMedia) -> APIRouter
             return {"result": out, "summary": h.summary()}
 
     def frame_of(s: Session, frame: int) -> int:
-        return s._check_frame(frame)
+        return s.check_frame(frame)
 
     # --- page -------------------------------------------------------------------------------
 
@@ -324,7 +324,7 @@ def build_router(eng: Engine, auth: ViewerAuth, media: ViewerMedia) -> APIRouter
             from engine.session.history import Recorder
             from engine.session.model import RotoObject
 
-            o = s._check_object(oid)
+            o = s.check_object(oid)
             name = o.name if req.name is None else req.name.strip()
             if not name:
                 raise PromptError("an object needs a name")
