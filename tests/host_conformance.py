@@ -128,6 +128,7 @@ class HostConformance:
     def test_a_feature_added_to_the_engine_reaches_the_host(self, harness, host_env, plate, root, monkeypatch):
         from engine.server import jobs
 
+        jobs.job_kinds()  # load the built-in kinds before replacing one
         monkeypatch.setitem(jobs._KINDS, "shapes", jobs.JobKind("shapes", "Shapes", module="tests.fakes.shapes_job"))
         pattern, sample = plate
         ctx = harness.scene(pattern, root / "out")
@@ -136,6 +137,16 @@ class HostConformance:
         task = harness.act(ctx, "shapes")
         assert task.error is None, harness.messages()
         assert harness.shapes() and all(Path(p).is_file() for p in harness.shapes())
+
+    def test_the_engine_shapes_reach_the_host(self, harness, host_env, plate, root):
+        pattern, sample = plate
+        ctx = harness.scene(pattern, root / "out")
+        harness.place(ctx, 1001, [(*centre(sample), 1)], None)
+        assert harness.act(ctx, "track_both").error is None
+        task = harness.act(ctx, "shapes")
+        assert task.error is None, harness.messages()
+        got = harness.shapes()
+        assert got and all(Path(p).is_file() and Path(p).stat().st_size > 0 for p in got), harness.messages()
 
     def test_cancel_stops_the_job(self, harness, host_env, plate, root, monkeypatch):
         monkeypatch.setenv("ROTO_BACKEND", "slowfake")

@@ -131,10 +131,11 @@ def wait_until(predicate, timeout: float = 10.0, step: float = 0.02) -> bool:
 
 
 def absent_features(monkeypatch):
-    """depth and shapes as they are before their engine modules exist (whatever this checkout has)."""
+    """depth and shapes as an engine without their modules answers (an older engine on the server)."""
     from engine.server import jobs
     from engine.server.schemas import OpenParams
 
+    jobs.job_kinds()  # the built-in kinds first: patched after, restored after
     for name, title in (("depth", "Depth"), ("shapes", "Shapes")):
         monkeypatch.setitem(jobs._KINDS, name, jobs.JobKind(name, title, OpenParams, module=f"engine._absent_{name}.job"))
 

@@ -304,6 +304,7 @@ def test_unavailable_features_answer_as_data(server, client, plate, monkeypatch)
 def test_a_job_kind_plugs_in_without_server_changes(server, client, plate, monkeypatch):
     from engine.server import jobs
 
+    jobs.job_kinds()  # load the built-in kinds before replacing one
     monkeypatch.setitem(jobs._KINDS, "shapes", jobs.JobKind("shapes", "Shapes", module="tests.fakes.shapes_job"))
     sid, _ = open_tracked(client, plate)
     caps = {k["name"]: k for k in client.capabilities()["job_kinds"]}

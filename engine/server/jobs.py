@@ -3,15 +3,16 @@
 **Job kinds** are registered by name (:func:`register_job_kind`). A kind has a pydantic
 ``params`` model and a ``run(ctx, params) -> dict`` function; both may instead come lazily from
 a ``module`` exposing ``PARAMS`` and ``run`` (and optionally ``GPU = False``, ``TITLE``), which
-is how later engine features plug in without touching the server or the hosts::
+is how engine features plug in without touching the server or the hosts (``depth`` and ``shapes``
+do, from :mod:`engine.depth.job` and :mod:`engine.shapes.job`)::
 
-    # engine/depth/job.py  (the depth issue adds this file; the server finds it by name)
+    # engine/depth/job.py  (the server finds it by name)
     PARAMS = DepthParams            # a pydantic model
     def run(ctx, params):           # ctx.session, ctx.progress, ctx.cancel, ctx.objects(...)
         ...
         return {"frames": n}
 
-Until that module exists, the ``depth`` kind answers
+An engine without that module answers
 ``{"code": "feature_unavailable", "text": "Depth is not available in this engine version…"}``.
 Third-party packages can also register kinds from the entry-point group
 ``ultimate_rotoscopy.server_jobs`` (each entry point is a module that calls

@@ -1,9 +1,9 @@
-"""The built-in job kinds: track, export, matte, qc, and the depth/shapes placeholders.
+"""The built-in job kinds: track, export, matte, qc here; depth and shapes from their own modules.
 
 ``matte`` and ``qc`` are offered when :mod:`engine.matting` / :mod:`engine.qc` are part of the
-engine; ``depth`` and ``shapes`` when ``engine.depth.job`` / ``engine.shapes.job`` exist (see
-:mod:`engine.server.jobs` for what such a module provides). Otherwise they answer
-``feature_unavailable`` as data, and hosts show the sentence.
+engine; ``depth`` and ``shapes`` are provided by :mod:`engine.depth.job` / :mod:`engine.shapes.job`
+(see :mod:`engine.server.jobs` for what such a module provides). An engine without one of those
+modules answers ``feature_unavailable`` as data, and hosts show the sentence.
 """
 
 from __future__ import annotations
@@ -110,5 +110,5 @@ register_job_kind(JobKind("qc", "QC", QCParams, run_qc, gpu=False, requires=("en
                           description="per-frame quality scores and the frames to review"))
 register_job_kind(JobKind("depth", "Depth", OpenParams, module="engine.depth.job",
                           description="depth (and normals) per frame"))
-register_job_kind(JobKind("shapes", "Shapes", OpenParams, module="engine.shapes.job",
+register_job_kind(JobKind("shapes", "Shapes", OpenParams, module="engine.shapes.job", gpu=False,
                           description="editable roto shapes for Nuke, Fusion, After Effects and Flame"))
