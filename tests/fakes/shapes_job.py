@@ -1,4 +1,4 @@
-"""A stand-in for the shapes issue's ``engine.shapes.job`` module: proves a job kind plugs into the
+"""A stand-in job module in the shape of ``engine.shapes.job``: proves a job kind plugs into the
 server (and reaches the hosts) without server or host changes. Writes tiny placeholder files."""
 
 from __future__ import annotations
