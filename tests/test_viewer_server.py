@@ -385,6 +385,9 @@ def test_job_kinds_come_with_their_parameter_schema(server):
     assert set(fmt.get("enum") or []) >= {"exr", "dpx", "png", "tiff"} and "out_dir" in kinds["export"]["schema"]["required"]
     for k in kinds.values():
         assert k["available"] or (k["reason"] and k["schema"] is None)
+    shapes = kinds["shapes"]["schema"]  # a module-provided kind brings its own form
+    assert "out_dir" in shapes["required"] and "hosts" in shapes["properties"]
+    assert "model" in kinds["depth"]["schema"]["properties"]
 
 
 def test_reads_do_not_wait_for_a_running_job(server, client, plate):
