@@ -125,20 +125,13 @@ class HostConformance:
         assert task.error is None and "not available in this engine version" in task.result["unavailable"]
         assert any("not available in this engine version" in m for m in harness.messages())
 
-    def test_a_feature_added_to_the_engine_reaches_the_host(self, harness, host_env, plate, root, monkeypatch):
+    @pytest.mark.parametrize("module", ["engine.shapes.job", "tests.fakes.shapes_job"])
+    def test_shapes_reach_the_host(self, harness, host_env, plate, root, monkeypatch, module):
+        """The engine's shapes job, and a stand-in module: a kind plugs in with no host change."""
         from engine.server import jobs
 
         jobs.job_kinds()  # load the built-in kinds before replacing one
-        monkeypatch.setitem(jobs._KINDS, "shapes", jobs.JobKind("shapes", "Shapes", module="tests.fakes.shapes_job"))
-        pattern, sample = plate
-        ctx = harness.scene(pattern, root / "out")
-        harness.place(ctx, 1001, [(*centre(sample), 1)], None)
-        assert harness.act(ctx, "track_both").error is None
-        task = harness.act(ctx, "shapes")
-        assert task.error is None, harness.messages()
-        assert harness.shapes() and all(Path(p).is_file() for p in harness.shapes())
-
-    def test_the_engine_shapes_reach_the_host(self, harness, host_env, plate, root):
+        monkeypatch.setitem(jobs._KINDS, "shapes", jobs.JobKind("shapes", "Shapes", module=module))
         pattern, sample = plate
         ctx = harness.scene(pattern, root / "out")
         harness.place(ctx, 1001, [(*centre(sample), 1)], None)
