@@ -90,7 +90,10 @@ def test_depth_job_stores_depth_that_the_export_delivers(client, plate, root):
     assert "depth.Z" in names, names
 
 
-def test_depth_job_rejects_a_frame_outside_the_session(client, plate):
+@pytest.mark.parametrize("kind", ["depth", "shapes"])
+@pytest.mark.parametrize("frames,says", [([1001, 5000], "outside"), ([1003, 1001], "runs backwards")])
+def test_jobs_reject_a_bad_frame_range(client, plate, root, kind, frames, says):
     sid = _tracked(client, plate)
-    job = client.wait(client.submit(sid, "depth", model="prior", frames=[1001, 5000])["id"])
-    assert job["state"] == "failed" and "outside" in job["error"]["text"], job
+    params = {"model": "prior"} if kind == "depth" else {"out_dir": str(root / "shapes")}
+    job = client.wait(client.submit(sid, kind, frames=frames, **params)["id"])
+    assert job["state"] == "failed" and says in job["error"]["text"], job

@@ -239,6 +239,7 @@ def test_edit_mask_and_clear_keyframe():
     (lambda s, o: s.add_point(o, 2000, 5, 5), FrameOutOfRange, "outside the session"),
     (lambda s, o: s.add_box(o, 1002, 5, 5, 6, 6), PromptError, "too small"),
     (lambda s, o: s.propagate(direction="sideways"), PromptError, "direction"),
+    (lambda s, o: s.propagate(frames=(1005, 1002)), FrameOutOfRange, "runs backwards"),
     (lambda s, o: s.add_object("a"), PromptError, "exists already"),
 ])
 def test_bad_input_leaves_session_unchanged(action, error, match):
@@ -250,6 +251,14 @@ def test_bad_input_leaves_session_unchanged(action, error, match):
     with pytest.raises(error, match=match):
         action(s, a.id)
     assert snapshot(s) == before and len(s.history.undo_stack) == undo_len
+
+
+def test_check_range_gives_the_range_in_order():
+    s = make_session()
+    assert s.check_range(None) == s.frame_range
+    assert s.check_range([1002, 1004]) == (1002, 1004)
+    with pytest.raises(FrameOutOfRange, match="outside the session"):
+        s.check_range((1002, 5000))
 
 
 def test_propagate_without_prompts_says_what_to_do():

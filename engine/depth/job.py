@@ -31,15 +31,9 @@ class PARAMS(Strict):  # noqa: N801 - the name the server looks for
 
 def run(ctx: Any, p: PARAMS) -> dict[str, Any]:
     from engine.depth.pipeline import run_depth
-    from engine.errors import InputError
 
     s = ctx.session
-    lo, hi = s.frame_range
-    if p.frames:
-        a, b = s.check_frame(p.frames[0]), s.check_frame(p.frames[1])
-        if b < a:
-            raise InputError(f"the frame range {a}-{b} runs backwards", hint="Give the first frame first")
-        lo, hi = a, b
+    lo, hi = s.check_range(p.frames)
     clip = s.clip
     frames = [f for f in clip.frames if lo <= f <= hi]
     rep = run_depth(clip, p.out_dir, model=p.model, process_res=p.process_res, convention=p.convention,

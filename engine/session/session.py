@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -163,6 +164,17 @@ class Session:
             raise FrameOutOfRange(f"frame {f} is outside the session's range {lo}-{hi}", path=self.data.clip.path,
                                   hint="Frames are the plate's own numbers")
         return f
+
+    def check_range(self, frames: Sequence[int] | None) -> tuple[int, int]:
+        """``(first, last)`` of a ``(first, last)`` pair of plate frames, both checked and in order;
+        the session's whole range for None."""
+        if frames is None:
+            return self.frame_range
+        lo, hi = self.check_frame(frames[0]), self.check_frame(frames[1])
+        if hi < lo:
+            raise FrameOutOfRange(f"the frame range {lo}-{hi} runs backwards", path=self.data.clip.path,
+                                  hint="Give the first frame first")
+        return lo, hi
 
     def check_object(self, obj: int) -> RotoObject:
         """The object with id ``obj``, else :class:`PromptError` naming the known objects."""
@@ -431,9 +443,7 @@ class Session:
         """
         if direction not in ("forward", "backward", "both"):
             raise PromptError(f"direction must be forward, backward or both, not {direction!r}")
-        lo, hi = self.frame_range
-        if frames is not None:
-            lo, hi = self.check_frame(frames[0]), self.check_frame(frames[1])
+        lo, hi = self.check_range(frames)
         objs = [self.check_object(o).id for o in objects] if objects else sorted(self.data.objects)
         plans: dict[Run, list[int]] = defaultdict(list)
         coverage: dict[tuple[int, int], int] = defaultdict(int)

@@ -40,13 +40,10 @@ class PARAMS(Strict):  # noqa: N801 - the name the server looks for
 
 
 def run(ctx: Any, p: PARAMS) -> dict[str, Any]:
-    from engine.errors import InputError
     from engine.export.hostfiles import write_host_script
     from engine.shapes.track import ShapeOptions, shapes_from_session
 
-    frames = None if not p.frames else (int(p.frames[0]), int(p.frames[1]))
-    if frames is not None and frames[1] < frames[0]:
-        raise InputError(f"the frame range {frames[0]}-{frames[1]} runs backwards", hint="Give the first frame first")
+    frames = ctx.session.check_range(p.frames) if p.frames else None
     opts = ShapeOptions(tolerance=p.tolerance, max_points=p.max_points, min_points=min(4, p.max_points), keys=p.keys,
                         holes=p.holes)
     shapes = shapes_from_session(ctx.session, ctx.objects(p.objects), options=opts, frames=frames,
