@@ -119,3 +119,29 @@ def test_disk_budget_is_kept_without_rescanning_every_write(tmp_path, monkeypatc
         c.put("runs", f"k{i:02d}", np.zeros(60, np.float64))  # ~650 bytes sealed
     total = sum(p.stat().st_size for p in tmp_path.rglob("*.pkl"))
     assert total <= 20_000 and scans[0] <= 20  # trimmed to 90 %: a scan every few writes, not every write
+
+
+_CONTENT_ID_SCRIPT = """
+import sys
+from pathlib import Path
+from engine.cache.keys import clip_content_id, make_key
+files = sorted(Path(sys.argv[1]).glob("s.*.png"))
+print(clip_content_id(sys.argv[1], files), make_key({"b", "a", "c", "d"}, frozenset({"x", "y", "z"})))
+"""
+
+
+def test_clip_content_id_is_the_same_in_every_process(tmp_path):
+    """The id keys every cache and export resume check: it must not depend on the hash seed."""
+    import os
+    import subprocess
+    import sys
+
+    for f in range(1001, 1010):
+        (tmp_path / f"s.{f}.png").write_bytes(bytes([f % 256]) * (100 + f))
+    results = set()
+    for seed in ("0", "1", "2", "3", "4", "5", "6", "7"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        out = subprocess.run([sys.executable, "-c", _CONTENT_ID_SCRIPT, str(tmp_path)], env=env,
+                             capture_output=True, text=True, check=True)
+        results.add(out.stdout.strip())
+    assert len(results) == 1, results

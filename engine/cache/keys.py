@@ -21,6 +21,11 @@ def _canon(value: Any) -> Any:
         return {str(k): _canon(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
     if isinstance(value, (list, tuple)):
         return [_canon(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        # Iteration order of a set depends on the per-process hash seed: sort the canonical items
+        # so the same set gives the same key in every process.
+        items = [_canon(v) for v in value]
+        return {"__set__": sorted(items, key=lambda v: json.dumps(v, sort_keys=True, separators=(",", ":")))}
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if hasattr(value, "__dataclass_fields__"):
@@ -59,6 +64,13 @@ def clip_content_id(path: str, files: list[Path] | None = None) -> str:
         except OSError:
             h.update(f"{p.name}|missing;".encode())
     if paths:
-        for p in {paths[0], paths[len(paths) // 2], paths[-1]}:
+        # First, middle and last file, in that order and without repeats. Not a set: a set of
+        # paths iterates in an order that changes with the per-process hash seed, which made the
+        # id (and every cache or resume check keyed on it) differ from one run to the next.
+        picked: list[Path] = []
+        for p in (paths[0], paths[len(paths) // 2], paths[-1]):
+            if p not in picked:
+                picked.append(p)
+        for p in picked:
             h.update(_head_digest(p).encode())
     return h.hexdigest()[:32]
