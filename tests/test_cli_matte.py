@@ -66,6 +66,16 @@ def test_matte_session_exr_and_controls(plate, tmp_path, capsys):
     doc = json.loads(session.read_text())
     assert doc["meta"]["matte"]["1"]["backend"] == "classical" and "qc" in doc["meta"]
     assert (tmp_path / "shot.roto.json.alpha" / "1").is_dir()
+    # --frames is checked against the session: outside, partly outside, backwards; --objects lists the known
+    for bad in ("10-20", "1003-1009", "1003-1002"):
+        assert main(["matte", str(d / "plate" / "plate.1001.exr"), "--session", str(session), "--frames", bad,
+                     "--out", str(tmp_path / "bad")]) == 2
+        err = capsys.readouterr().err
+        assert f"--frames {bad}" in err and "1001-1004" in err
+    assert not (tmp_path / "bad").exists()
+    assert main(["matte", str(d / "plate" / "plate.1001.exr"), "--session", str(session), "--objects", "9",
+                 "--out", str(tmp_path / "bad")]) == 2
+    assert "Known objects: 1 (hero)" in capsys.readouterr().err
 
 
 def test_matte_errors(plate, tmp_path, capsys):

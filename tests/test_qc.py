@@ -126,3 +126,51 @@ def test_roto_qc_command(tmp_path, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert any(r["frame"] == s.frame_range[0] + 2 for r in doc["review"]) and doc["plot"] is None
     assert main(["qc", str(tmp_path / "missing.roto.json")]) == 2
+    capsys.readouterr()
+    # --frames outside the session or backwards, unknown --objects: errors naming what is known
+    assert main(["qc", str(path), "--frames", "1-5", "--no-plot"]) == 2
+    err = capsys.readouterr().err
+    assert "--frames 1-5" in err and "1001-1005" in err and "Traceback" not in err
+    assert main(["qc", str(path), "--frames", "1004-1002", "--no-plot"]) == 2
+    assert "backwards" in capsys.readouterr().err
+    assert main(["qc", str(path), "--objects", "9", "--no-plot"]) == 2
+    assert "Known objects: 1 (hero)" in capsys.readouterr().err
+    # a partial run keeps the stored scores of the other frames
+    assert main(["qc", str(path), "--frames", "1002-1003", "--no-plot"]) == 0
+    assert "in 1002-1003" in capsys.readouterr().out
+    assert main(["qc", str(path), "--stored", "--no-plot", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["scores"]["hero"]["frames"] == list(range(1001, 1006))
+
+
+def test_partial_qc_merges_into_the_stored_scores(session):
+    s, oid = session
+    other = s.add_object("prop")
+    s.add_mask(other.id, 1001, np.roll(static_clip()[1], 20, axis=0))
+    s.propagate(direction="forward")
+    full = compute_qc(s)
+    before = stored_qc(s)
+    part = compute_qc(s, [oid], frames=(1004, 1005), thresholds=QCThresholds(area=0.99))
+    # the run itself reports only what was asked, scored against the real predecessor frame
+    assert part.range == (1004, 1005) and list(part.objects) == [oid]
+    q = part.objects[oid]
+    assert q.frames == [1004, 1005] and q.boundary[0] == full.objects[oid].boundary[3]
+    # what was stored before stays: every frame of both objects, the re-scored ones replaced
+    st = stored_qc(Session.open(s.path, clip=s.clip))
+    assert st.range == (1001, 1008) and set(st.objects) == {oid, other.id}
+    assert st.objects[other.id].frames == list(range(1001, 1009))
+    assert st.objects[other.id].flicker == before.objects[other.id].flicker
+    hero = st.objects[oid]
+    assert hero.frames == list(range(1001, 1009)) and hero.flags[1007] == ["occluded or missing"]
+    assert not any("area jump" in r for r in hero.flags.get(1004, []))  # re-flagged with the new thresholds
+
+
+def test_frames_out_of_range_is_an_error(session):
+    from engine.errors import FrameOutOfRange
+
+    s, oid = session
+    compute_qc(s)
+    for bad in ((1, 5), (1005, 1003), (1006, 1020)):
+        with pytest.raises(FrameOutOfRange):
+            compute_qc(s, frames=bad)
+    assert stored_qc(s).objects[oid].frames == list(range(1001, 1009))  # nothing lost

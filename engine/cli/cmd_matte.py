@@ -91,19 +91,46 @@ def _session(args: argparse.Namespace):
 
 
 def _objects(session, text: str | None) -> list[int] | None:
+    """``--objects`` (names or ids, comma-separated) → object ids; an unknown one is an error
+    listing the session's objects."""
+    from engine.errors import PromptError
+
     if not text:
         return None
+    by_name = {o.name: o.id for o in session.data.objects.values()}
     out = []
     for item in [t.strip() for t in text.split(",") if t.strip()]:
-        if item.isdigit() and int(item) in session.data.objects:
+        if item in by_name:
+            out.append(by_name[item])
+        elif item.isdigit() and int(item) in session.data.objects:
             out.append(int(item))
         else:
-            out.append(session.object_by_name(item).id)
+            known = ", ".join(f"{o.id} ({o.name})" for o in session.data.objects.values()) or "none yet"
+            raise PromptError(f"--objects: the session has no object named or numbered {item!r}",
+                              path=session.path, hint=f"Known objects: {known}")
     return out
 
 
+def _frames(session, text: str | None) -> tuple[int, int] | None:
+    """``--frames`` → ``(first, last)`` inside the session's range (an open end is the session's end);
+    a range outside the session or running backwards is an error naming both ranges."""
+    from engine.cli.common import parse_frames
+    from engine.errors import FrameOutOfRange
+
+    if not text:
+        return None
+    lo, hi = parse_frames(text)
+    first, last = session.frame_range
+    pair = (first if lo is None else lo, last if hi is None else hi)
+    try:
+        return session.check_range(pair)
+    except FrameOutOfRange as exc:
+        raise FrameOutOfRange(f"--frames {text}: {exc.message}", path=session.path,
+                              hint=f"The session covers frames {first}-{last}. {exc.hint or ''}".strip()) from None
+
+
 def run(args: argparse.Namespace) -> int:
-    from engine.cli.common import cancel_on_interrupt, parse_frames, progress_bar
+    from engine.cli.common import cancel_on_interrupt, progress_bar
     from engine.errors import Cancelled
     from engine.matting.controls import EdgeControls
     from engine.matting.outputs import MatteWriter, object_names
@@ -122,10 +149,7 @@ def run(args: argparse.Namespace) -> int:
     if args.backend == "matanyone" and args.matanyone_weights:
         options["weights"] = args.matanyone_weights
     objs = _objects(session, args.objects)
-    frames = None
-    if getattr(args, "frames", None) and args.session:
-        lo, hi = parse_frames(args.frames)
-        frames = (lo if lo is not None else session.frame_range[0], hi if hi is not None else session.frame_range[1])
+    frames = _frames(session, args.frames) if getattr(args, "frames", None) and args.session else None
     writer = MatteWriter(session, Path(args.out), args.format, core_edge=args.core_edge,
                          despill=args.screen if args.despill else None)
     writer.names = object_names(session, objs or sorted(session.data.objects))
@@ -142,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         if args.qc and cancelled is None:
             from engine.qc.scores import compute_qc
 
-            qc = compute_qc(session, objs, progress=progress, cancel=cancel)
+            qc = compute_qc(session, objs, frames=frames, progress=progress, cancel=cancel)
     if rep is not None:
         print(f"roto: {rep.backend_reason}", file=sys.stderr)
         if rep.backend == "matanyone":

@@ -41,8 +41,8 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.cli.cmd_matte import _objects
-    from engine.cli.common import cancel_on_interrupt, parse_frames, progress_bar
+    from engine.cli.cmd_matte import _frames, _objects
+    from engine.cli.common import cancel_on_interrupt, progress_bar
     from engine.qc.plot import write_plot
     from engine.qc.report import review_json, review_lines, summary_lines
     from engine.qc.scores import QCThresholds, compute_qc, stored_qc
@@ -56,10 +56,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("the session has no stored QC scores", path=args.session, hint="Run roto qc without --stored")
     else:
         th = QCThresholds(flicker=args.flicker, boundary=args.boundary, area=args.area, confidence=args.confidence)
-        frames = None
-        if args.frames:
-            lo, hi = parse_frames(args.frames)
-            frames = (lo if lo is not None else session.frame_range[0], hi if hi is not None else session.frame_range[1])
+        frames = _frames(session, args.frames)
         with cancel_on_interrupt() as cancel, progress_bar(not args.json) as progress:
             result = compute_qc(session, _objects(session, args.objects), thresholds=th, frames=frames,
                                 progress=progress, cancel=cancel)

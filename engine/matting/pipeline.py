@@ -87,9 +87,7 @@ def matte_session(session: Session, objects: list[int] | None = None, *, backend
         matter, why = get_matter(backend, **(options or {}))
     else:
         matter, why = backend, f"matting with the {backend.info.title} backend"
-    lo, hi = session.frame_range
-    if frames is not None:
-        lo, hi = max(lo, int(frames[0])), min(hi, int(frames[1]))
+    lo, hi = session.check_range(frames)  # out of range or backwards: an error naming the range
     objs = [session.check_object(o).id for o in objects] if objects else sorted(session.data.objects)
     if not objs:
         raise PromptError("the session has no objects to matte", hint="Track an object first (roto track)")

@@ -170,27 +170,29 @@ def _flag(q: ObjectQC, i: int, th: QCThresholds, bpx: float) -> None:
 def compute_qc(session: Session, objects: list[int] | None = None, *, thresholds: QCThresholds | None = None,
                frames: tuple[int, int] | None = None, store: bool = True, progress: ProgressCallback | None = None,
                cancel: CancelToken | None = None) -> QCResult:
-    """Score every chosen object on every frame; store the result in ``session.data.meta["qc"]``
-    (and save the project) when ``store``."""
+    """Score every chosen object on every frame of ``frames`` (checked with ``session.check_range``;
+    default the whole session); when ``store``, merge the result into ``session.data.meta["qc"]``
+    (other objects' and frames' stored scores stay) and save the project. Returns only this run's scores."""
     import cv2
 
     from engine.ops.flow import dis_flow, fb_consistency, warp
     from engine.ops.temporal import flicker_terms
 
     th = thresholds or QCThresholds()
-    lo, hi = session.frame_range
-    if frames is not None:
-        lo, hi = max(lo, int(frames[0])), min(hi, int(frames[1]))
+    lo, hi = session.check_range(frames)  # out of range or backwards: an error naming the range
     objs = [session.check_object(o).id for o in objects] if objects else sorted(session.data.objects)
     h, w = session.shape
     bpx = th.boundary_px((h, w))
     res = QCResult({o: ObjectQC() for o in objs}, th, (lo, hi))
+    # a sub-range starts one frame early so its first frame is scored against its real predecessor
+    # (the same scores as a whole-shot run); that context frame is dropped afterwards
+    start = max(session.frame_range[0], lo - 1)
     prev_img = prev_small = None
     prev_cov: dict[int, np.ndarray | None] = {}
     started = time.monotonic()
     scale = min(1.0, th.flow_scale * 1080.0 / max(1.0, float(min(h, w))))  # 540 px on the short side at most
     sw, sh = max(8, int(round(w * scale))), max(8, int(round(h * scale)))
-    for i, frame in enumerate(range(lo, hi + 1)):
+    for i, frame in enumerate(range(start, hi + 1)):
         check_cancel(cancel)
         img = session.clip.read_working(frame)
         small = cv2.resize(np.clip(img, 0, 1), (sw, sh), interpolation=cv2.INTER_AREA)
@@ -242,13 +244,62 @@ def compute_qc(session: Session, objects: list[int] | None = None, *, thresholds
             _flag(q, len(q.frames) - 1, th, bpx)
             prev_cov[o] = None if q.occluded[-1] else cov
         prev_img, prev_small = img, small
-        report(progress, Progress("qc", i + 1, hi - lo + 1, frame=frame, started=started))
+        report(progress, Progress("qc", i + 1, hi - start + 1, frame=frame, started=started))
+    if start < lo:
+        for q in res.objects.values():
+            _drop_before(q, lo)
     res.seconds = time.monotonic() - started
     if store:
-        session.data.meta[META_KEY] = res.to_dict()
+        session.data.meta[META_KEY] = _merged(stored_qc(session), res, session).to_dict()
         if session.path is not None:
             session.save()
     return res
+
+
+_LISTS = ("frames", "flicker", "boundary", "area", "confidence", "occluded")
+
+
+def _drop_before(q: ObjectQC, first: int) -> None:
+    """Remove the frames before ``first`` (the context frame of a sub-range run) from ``q``."""
+    keep = [i for i, f in enumerate(q.frames) if f >= first]
+    for name in _LISTS:
+        values = getattr(q, name)
+        setattr(q, name, [values[i] for i in keep])
+    q.flags = {f: r for f, r in q.flags.items() if f >= first}
+
+
+def _merged(old: QCResult | None, new: QCResult, session: Session) -> QCResult:
+    """``new`` merged into the stored ``old`` scores: a run over some objects or frames replaces
+    only those; the other objects' and frames' scores stay (objects no longer in the session go).
+    Every frame is flagged again with ``new``'s thresholds."""
+    if old is None:
+        return new
+    lo, hi = new.range
+    bpx = new.thresholds.boundary_px(session.shape)
+    out = QCResult({}, new.thresholds, new.range, new.seconds)
+    for o in sorted(set(old.objects) | set(new.objects)):
+        if o not in session.data.objects:
+            continue
+        q_new = new.objects.get(o)
+        q_old = old.objects.get(o)
+        rows: dict[int, tuple] = {}
+        if q_old is not None:
+            for i, f in enumerate(q_old.frames):
+                if q_new is None or not lo <= f <= hi:
+                    rows[f] = tuple(getattr(q_old, n)[i] if i < len(getattr(q_old, n)) else None for n in _LISTS)
+        if q_new is not None:
+            for i, f in enumerate(q_new.frames):
+                rows[f] = tuple(getattr(q_new, n)[i] for n in _LISTS)
+        q = ObjectQC(source=(q_new or q_old).source)  # type: ignore[union-attr]
+        for f in sorted(rows):
+            for name, value in zip(_LISTS, rows[f]):
+                getattr(q, name).append(bool(value) if name == "occluded" else value)
+            _flag(q, len(q.frames) - 1, new.thresholds, bpx)
+        out.objects[o] = q
+    frames = [f for q in out.objects.values() for f in q.frames]
+    if frames:
+        out.range = (min(frames), max(frames))
+    return out
 
 
 def stored_qc(session: Session) -> QCResult | None:
