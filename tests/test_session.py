@@ -303,6 +303,15 @@ def test_damaged_project_file_is_a_clear_error(tmp_path):
         Session.open(p)
 
 
+@pytest.mark.parametrize("content", [b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", b"[1, 2, 3]", b'"text"'])
+def test_a_file_that_is_not_a_session_is_named_in_a_clear_error(tmp_path, content):
+    p = tmp_path / "shot.1001.jpg"
+    p.write_bytes(content)
+    with pytest.raises(SessionError, match="is not a roto session file") as e:
+        Session.open(p)
+    assert "shot.1001.jpg" in str(e.value)
+
+
 def test_rle_round_trip_edges():
     for m in (np.zeros((3, 4), bool), np.ones((3, 4), bool), np.eye(5, dtype=bool)):
         d = rle.encode(m)

@@ -58,7 +58,7 @@ def to_document(data: SessionData, history: History | None = None) -> dict[str, 
 
 def from_document(doc: dict[str, Any], source: str = "") -> tuple[SessionData, History]:
     if doc.get("format") != FORMAT:
-        raise SessionError("this is not an Ultimate Rotoscopy session file", path=source,
+        raise SessionError("this is not a roto session file (not an Ultimate Rotoscopy session)", path=source,
                            hint="Open a .roto.json file written by `roto track --session`")
     version = int(doc.get("version", 0))
     if version > VERSION:
@@ -102,15 +102,25 @@ def save(path: str | Path, data: SessionData, history: History | None = None) ->
 
 def load(path: str | Path) -> tuple[SessionData, History]:
     p = Path(path)
+    not_session = "Give the .roto.json file written by `roto track --session`"
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SessionError("the session file does not exist", path=str(p)) from None
+    except IsADirectoryError:
+        raise SessionError("this is a folder, not a roto session file", path=str(p), hint=not_session) from None
+    except UnicodeDecodeError:
+        raise SessionError("this is not a roto session file (it is not JSON text)", path=str(p),
+                           hint=not_session) from None
     except OSError as exc:
         raise SessionError(f"the session file cannot be read ({exc.strerror})", path=str(p)) from exc
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SessionError(f"the session file is not valid JSON (line {exc.lineno})", path=str(p),
-                           hint="Restore it from the .bak beside it") from exc
+        raise SessionError(f"the session file is not valid JSON (line {exc.lineno}): it is not a roto session "
+                           "file, or it is damaged", path=str(p),
+                           hint=not_session + "; a damaged one can be restored from the .bak beside it") from exc
+    if not isinstance(doc, dict):
+        raise SessionError("this is not a roto session file (it is JSON, but not a session)", path=str(p),
+                           hint=not_session)
     return from_document(doc, str(p))
