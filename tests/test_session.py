@@ -354,3 +354,29 @@ def test_cache_memory_budget_spills_and_disk_budget_trims(tmp_path):
     bad.write_bytes(b"garbage")
     c.clear_memory()
     assert c.get("ns", bad.stem) is None and not bad.exists()  # damaged cache file = a miss
+
+
+# --- mask images ------------------------------------------------------------------------------------
+
+
+def test_mask_images_in_colour_palette_16_bit_and_alpha_are_read(tmp_path):
+    import cv2
+    from PIL import Image
+
+    from engine.session.prompts_file import read_mask_image
+
+    truth = np.zeros((48, 64), bool)
+    truth[10:30, 20:40] = True
+    red = np.zeros((48, 64, 3), np.uint8)
+    red[truth] = (0, 0, 255)  # BGR: red on black
+    cv2.imwrite(str(tmp_path / "red.png"), red)
+    pal = Image.fromarray(truth.astype(np.uint8), mode="P")
+    pal.putpalette([0, 0, 0, 128, 0, 0] + [0] * 762)  # DAVIS: index 1 = (128, 0, 0)
+    pal.save(tmp_path / "pal.png")
+    cv2.imwrite(str(tmp_path / "grey16.png"), truth.astype(np.uint16) * 65535)
+    opaque = np.dstack([red, np.full((48, 64), 255, np.uint8)])  # alpha 255 everywhere: colour decides
+    cv2.imwrite(str(tmp_path / "opaque.png"), opaque)
+    alpha = np.dstack([np.full((48, 64, 3), 255, np.uint8), truth.astype(np.uint8) * 255])  # white, alpha cut
+    cv2.imwrite(str(tmp_path / "alpha.png"), alpha)
+    for name in ("red.png", "pal.png", "grey16.png", "opaque.png", "alpha.png"):
+        assert np.array_equal(read_mask_image(name, tmp_path), truth), name

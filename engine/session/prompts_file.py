@@ -15,7 +15,8 @@ Example::
 
 Points are ``[x, y]`` or ``[x, y, label]`` in pixels from the top-left (label 1 = object,
 0 = background). Mask paths are relative to the prompts file; a mask is any 8/16-bit image
-of the plate's size where non-zero is the object. Validated with pydantic; every problem is
+of the plate's size where non-zero is the object: a grey value, any colour channel (a red mask on
+black), the alpha channel when it varies, or a palette PNG's index other than 0 (DAVIS style). Validated with pydantic; every problem is
 reported with its location in the file.
 """
 
@@ -122,7 +123,13 @@ def load_prompts_file(path: str | Path) -> PromptsFile:
 
 
 def read_mask_image(path: str | Path, relative_to: Path | None = None):
-    """A mask image as bool (H, W): non-zero = object (alpha channel if present, else first channel)."""
+    """A mask image as bool (H, W): non-zero = object.
+
+    Grey (8/16-bit, float): any non-zero value. Colour (RGB): any non-zero channel, so a red or
+    coloured mask on black works. RGBA / grey+alpha: the alpha channel when it varies, else the
+    colour (an opaque, alpha-255-everywhere image is read by its colour). Palette PNGs (DAVIS
+    style): palette index != 0 (read with Pillow when it is installed, else any non-zero colour).
+    """
     import numpy as np
 
     from engine.errors import CorruptMedia, MediaNotFound
@@ -132,11 +139,38 @@ def read_mask_image(path: str | Path, relative_to: Path | None = None):
         p = relative_to / p
     if not p.is_file():
         raise MediaNotFound("the mask image does not exist", path=str(p))
+    index = _palette_index(p)
+    if index is not None:
+        return index != 0
     import cv2
 
     img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise CorruptMedia("the mask image cannot be decoded", path=str(p), hint="Use an 8- or 16-bit PNG or TIFF")
+    img = np.asarray(img)
     if img.ndim == 3:
-        img = img[:, :, 3] if img.shape[2] == 4 else img[:, :, 0]
-    return np.asarray(img) > 0
+        channels = img.shape[2]
+        if channels in (2, 4):  # grey+alpha or BGRA: the alpha channel unless it is constant
+            alpha = img[:, :, -1]
+            if alpha.size and alpha.min() != alpha.max():
+                return alpha > 0
+            img = img[:, :, :-1]
+        return (img != 0).any(axis=2)
+    return img != 0
+
+
+def _palette_index(p: Path):
+    """A palette PNG's index image (H, W), or None when it is not one (or Pillow is missing)."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return None
+    import numpy as np
+
+    try:
+        with Image.open(p) as im:
+            if im.mode not in ("P", "PA"):
+                return None
+            return np.asarray(im.getchannel(0) if im.mode == "PA" else im)
+    except Exception:  # not an image Pillow reads: OpenCV decides
+        return None
