@@ -365,7 +365,7 @@ def _record(digest: str, session: Session, frame: int, group: str) -> dict[str, 
 def _write_frame(plan: _Plan, ctx: ExportContext, frame_aovs: FrameAOVs, meta: FrameMeta,
                  targets: dict[Path, list[str]], digest: str, session: Session, notes: list[str]) -> dict[Path, int]:
     """Write every file of one frame under temporary names, then rename them all; returns sizes."""
-    from engine.util.atomic import _unlink_quietly, temp_path_for
+    from engine.util.atomic import _unlink_quietly, replace, temp_path_for
 
     by_group: dict[str, list[Layer]] = {}
     for layer in frame_aovs.layers:
@@ -390,7 +390,7 @@ def _write_frame(plan: _Plan, ctx: ExportContext, frame_aovs: FrameAOVs, meta: F
         for target, tmp in temps.items():
             current = target
             sizes[target] = tmp.stat().st_size
-            os.replace(tmp, target)
+            replace(tmp, target)  # keeps the mode of a file it replaces
         temps.clear()
         return sizes
     except OSError as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import tempfile
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -28,12 +28,31 @@ def _explain(exc: OSError, path: Path) -> OutputError:
 def temp_path_for(path: str | os.PathLike[str]) -> Path:
     """A fresh temporary path in the same folder as ``path`` (same filesystem, so rename is atomic).
 
-    The suffix is kept so that writers choosing a format by extension still work.
+    The suffix is kept so that writers choosing a format by extension still work. The file is
+    created with mode 0o666 less the umask (as ``open(path, "w")`` would, default ACLs included;
+    ``tempfile.mkstemp`` made every output 0600); :func:`replace` gives it the mode of a file it
+    replaces.
     """
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp" + target.suffix, dir=target.parent)
-    os.close(fd)
-    return Path(tmp)
+    prefix = f".{target.stem}."
+    suffix = ".tmp" + target.suffix
+    for _ in range(100):
+        tmp = target.parent / f"{prefix}{os.urandom(4).hex()}{suffix}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", str(target))
+
+
+def replace(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
+    """Rename ``tmp`` over ``path``; a file already at ``path`` keeps its permission bits."""
+    with contextlib.suppress(FileNotFoundError):
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        os.chmod(tmp, mode)
+    os.replace(tmp, path)
 
 
 @contextlib.contextmanager
@@ -53,7 +72,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise _explain(exc, target) from exc
     try:
         yield tmp
-        os.replace(tmp, target)
+        replace(tmp, target)
     except OSError as exc:
         _unlink_quietly(tmp)
         raise _explain(exc, target) from exc
