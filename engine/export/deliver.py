@@ -419,7 +419,8 @@ def _write_exr_file(plan: _Plan, ctx: ExportContext, path: Path, layers: list[La
     providers = {layer.provider for layer in layers}
     part_attrs = {k: v for k, v in frame_aovs.attributes.items() if k in providers}
     done = exr.write_exr(path, layers, meta, compression=plan.compression, multipart=plan.multipart,
-                         attributes=attrs, part_attributes=part_attrs, colour_float=plan.bits == 32)
+                         attributes=attrs, part_attributes=part_attrs, colour_float=plan.bits == 32,
+                         atomic=False)  # ``path`` is already _write_frame's temporary file
     notes.extend(done.notes)
 
 
@@ -445,7 +446,7 @@ def _write_dpx_file(plan: _Plan, ctx: ExportContext, path: Path, name: str, laye
                        pixel_aspect=meta.pixel_aspect, creator=f"Ultimate Rotoscopy {meta.version}",
                        project=f"{meta.shot} session {meta.session_id}", description=description,
                        user_data=json.dumps(record, separators=(",", ":")).encode("ascii"))
-    dpx.write_dpx(path, px, plan.bits, info, file_name=name)
+    dpx.write_dpx(path, px, plan.bits, info, file_name=name, atomic=False)  # path: our temp
 
 
 def _write_image_file(plan: _Plan, ctx: ExportContext, path: Path, layers: list[Layer], meta: FrameMeta,
@@ -472,4 +473,5 @@ def _write_image_file(plan: _Plan, ctx: ExportContext, path: Path, layers: list[
     elif px.shape[2] == 1:
         names = ("Y",)
     images.write_image(path, px, plan.bits, fmt=plan.fmt, integer=layer.provider == "id",
-                       compression=plan.compression, record=record, attributes=attributes, channel_names=names)
+                       compression=plan.compression, record=record, attributes=attributes, channel_names=names,
+                       atomic=False)  # ``path`` is already _write_frame's temporary file

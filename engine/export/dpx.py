@@ -277,8 +277,10 @@ def _write_bytes(path: Path, chunks: list[Any]) -> None:
 
 
 def write_dpx(path: str | Path, pixels: np.ndarray, bits: int = 10, info: DpxInfo | None = None,
-              file_name: str | None = None) -> int:
+              file_name: str | None = None, atomic: bool = True) -> int:
     """Write ``pixels`` (float code values in [0, 1]) to ``path`` atomically; returns the file size.
+
+    ``atomic=False`` writes straight to ``path`` (a caller's own temporary file).
 
     ``file_name`` is the name recorded in the header (default: ``path``'s).
     """
@@ -293,7 +295,7 @@ def write_dpx(path: str | Path, pixels: np.ndarray, bits: int = 10, info: DpxInf
     data, pad = _pack_samples(px, bits)
     header = build_header(px.shape[1], px.shape[0], px.shape[2], bits, info or DpxInfo(), data.nbytes,
                           file_name or target.name, pad)
-    with atomic_path(target) as tmp:
+    with atomic_path(target, direct=not atomic) as tmp:
         _write_bytes(tmp, [header, data])
     return len(header) + data.nbytes
 

@@ -184,8 +184,9 @@ def _explain_failure(exc: BaseException, path: Path) -> OutputError:
 def write_exr(path: str | Path, layers: list[Layer], meta: FrameMeta, *, compression: str = DEFAULT_COMPRESSION,
               multipart: bool = False, dwa_level: float = DEFAULT_DWA_LEVEL, attributes: dict[str, Any] | None = None,
               part_attributes: dict[str, dict[str, Any]] | None = None, threads: int | None = None,
-              colour_float: bool = False) -> ExrWritten:
-    """Write one frame's layers to ``path`` atomically.
+              colour_float: bool = False, atomic: bool = True) -> ExrWritten:
+    """Write one frame's layers to ``path`` atomically (``atomic=False``: straight to ``path``, for a
+    caller that passes a temporary file of its own).
 
     Colour layers are half unless ``colour_float``; data layers are always float.
     ``attributes`` go to every part's header (see :func:`header_attributes`), and so do
@@ -240,7 +241,7 @@ def write_exr(path: str | Path, layers: list[Layer], meta: FrameMeta, *, compres
             parts.append(OpenEXR.Part(header, channels, name))
             parts_done.append((name, part_comp, list(channels)))
         exr_file = OpenEXR.File(parts, threads or _threads())
-    with atomic_path(target) as tmp:
+    with atomic_path(target, direct=not atomic) as tmp:
         try:
             _exr_write(exr_file, tmp)
         except OSError:

@@ -90,8 +90,11 @@ def _oiio_write(path: Path, array: np.ndarray, spec: Any) -> None:
 
 def write_image(path: str | Path, pixels: np.ndarray, bits: int, *, fmt: str | None = None, integer: bool = False,
                 compression: str = "zip", record: dict | None = None, attributes: dict[str, Any] | None = None,
-                channel_names: tuple[str, ...] | None = None) -> None:
-    """Write float ``(H, W, C)`` (C = 1, 3 or 4) to a PNG/TIFF at ``bits`` (8, 16; TIFF also 32 = float)."""
+                channel_names: tuple[str, ...] | None = None, atomic: bool = True) -> None:
+    """Write float ``(H, W, C)`` (C = 1, 3 or 4) to a PNG/TIFF at ``bits`` (8, 16; TIFF also 32 = float).
+
+    Atomic (temp file + rename) unless ``atomic=False``: then straight to ``path``, for a caller
+    that passes a temporary file of its own."""
     import numpy as np
     import OpenImageIO as oiio
 
@@ -119,7 +122,7 @@ def write_image(path: str | Path, pixels: np.ndarray, bits: int, *, fmt: str | N
         spec.attribute(key, value)
     if record is not None:
         spec.attribute("ImageDescription", RECORD_PREFIX + json.dumps(record, sort_keys=True, separators=(",", ":")))
-    with atomic_path(target) as tmp:
+    with atomic_path(target, direct=not atomic) as tmp:
         try:
             _oiio_write(tmp, array, spec)
         except OSError as exc:
