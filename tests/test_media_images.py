@@ -606,6 +606,30 @@ def test_missing_frames_policies(tmp_path):
     assert err.value.frame == 3
 
 
+def test_missing_frames_outside_the_in_out_range_are_fine(tmp_path):
+    """Frames outside the working range are never read: a gap there must not stop the command."""
+    _exr_seq(tmp_path / "gap", [1, 2, 3, 4, 7, 8, 10])
+    pattern = str(tmp_path / "gap" / "shot.####.exr")
+    clip = open_clip(pattern, missing="error", in_point=1, out_point=4)
+    try:
+        assert list(clip.frames) == [1, 2, 3, 4] and float(clip.read(4)[0, 0, 0]) == 4.0
+        assert clip.info.missing == (5, 6, 9)  # still listed, as `roto info` does
+    finally:
+        clip.close()
+    clip = open_clip(pattern, in_point=7, out_point=8)
+    assert float(clip.read(8)[0, 0, 0]) == 8.0
+    clip.close()
+    # a gap inside the range is still refused, naming only the frames in the range
+    with pytest.raises(MissingFrames) as err:
+        open_clip(pattern, in_point=3, out_point=8)
+    assert err.value.missing == (5, 6) and "5-6" in str(err.value) and "9" not in err.value.message
+    with pytest.raises(MissingFrames) as err:
+        open_clip(pattern, out_point=9)
+    assert err.value.missing == (5, 6, 9)
+    with pytest.raises(FrameOutOfRange):
+        open_clip(pattern, in_point=1, out_point=12)
+
+
 def test_corrupt_frame_mid_sequence_names_file_and_frame(tmp_path):
     folder = tmp_path / "jpg"
     folder.mkdir()

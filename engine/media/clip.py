@@ -333,17 +333,25 @@ def open_clip(
 
         name, source = infer_colourspace(info.format, info.metadata, info.pixel_type, ocio_config)
         info = dataclasses.replace(info, colourspace=name, colourspace_source=source)
-    if info.missing and missing == "error":
-        reader.close()
-        raise MissingFrames(
-            f"{len(info.missing)} frame(s) missing: {missing_ranges(info.missing)}",
-            path=info.path, missing=info.missing,
-            hint="Render or restore them, or pass --missing hold (repeat previous) or --missing black",
-        )
     cache = ByteLRU(cache_bytes if cache_bytes is not None else _default_frame_budget())
-    clip = Clip(reader, info, missing=missing, cache=cache, ocio_config=ocio_config)
-    if in_point is not None or out_point is not None:
-        clip = clip.with_range(in_point, out_point)
+    try:
+        clip = Clip(reader, info, missing=missing, cache=cache, ocio_config=ocio_config)
+        if in_point is not None or out_point is not None:
+            clip = clip.with_range(in_point, out_point)
+        # Only gaps inside the working range matter: frames outside it are never read, so a user
+        # can cut around a gap with in/out points (--frames).
+        gaps = [f for f in info.missing if clip.first <= f <= clip.last]
+        if gaps and missing == "error":
+            ranged = (clip.first, clip.last) != (info.first, info.last)
+            raise MissingFrames(
+                f"{len(gaps)} frame(s) missing{f' in {clip.first}-{clip.last}' if ranged else ''}: "
+                f"{missing_ranges(gaps)}",
+                path=info.path, missing=gaps,
+                hint="Render or restore them, or pass --missing hold (repeat previous) or --missing black",
+            )
+    except BaseException:
+        reader.close()
+        raise
     return clip
 
 
