@@ -21,3 +21,101 @@ def test_a_binary_file_given_as_session_is_one_sentence(capsys, tmp_path, argv):
     code, _, err = run(capsys, *[a.format(f=f) for a in argv])
     assert code == 2 and err.startswith("roto: error: ") and "Traceback" not in err
     assert "shot.1001.jpg" in err and "is not a roto session file" in err
+
+
+@pytest.fixture(scope="module")
+def plate(tmp_path_factory):
+    """Six 64x48 PNG frames (1001-1006) of a bright square moving right on grey, and its mask on 1001."""
+    import cv2
+    import numpy as np
+
+    folder = tmp_path_factory.mktemp("plate")
+    for i, f in enumerate(range(1001, 1007)):
+        img = np.full((48, 64, 3), 60, np.uint8)
+        img[14:34, 10 + 2 * i:30 + 2 * i] = (40, 200, 230)
+        cv2.imwrite(str(folder / f"shot.{f}.png"), img)
+    mask = np.zeros((48, 64), np.uint8)
+    mask[14:34, 10:30] = 255
+    cv2.imwrite(str(folder / "mask.png"), mask)
+    cv2.imwrite(str(folder / "empty.png"), np.zeros((48, 64), np.uint8))
+    cv2.imwrite(str(folder / "small.png"), mask[::2, ::2])
+    return folder
+
+
+def _files(session):
+    bak = session.with_name(session.name + ".bak")
+    return {p.name: p.read_bytes() for p in (session, bak) if p.exists()}
+
+
+def _prompts_file(tmp_path, plate, objects):
+    import json
+
+    pf = tmp_path / "prompts.json"
+    pf.write_text(json.dumps({"objects": objects}))
+    return str(pf)
+
+
+BAD_EDITS = {
+    "point outside": lambda tmp, plate: ["--point", "900,10", "--object", "newobj"],
+    "frame out of range": lambda tmp, plate: ["--point", "20,20", "--frame", "5000", "--object", "fresh"],
+    "empty mask": lambda tmp, plate: ["--mask", str(plate / "empty.png"), "--object", "other"],
+    "wrong mask size": lambda tmp, plate: ["--mask", str(plate / "small.png"), "--object", "other"],
+    "prompts file, second object bad": lambda tmp, plate: ["--prompts", _prompts_file(tmp, plate, [
+        {"name": "ok", "prompts": [{"frame": 1001, "points": [[20, 20]]}]},
+        {"name": "bad", "prompts": [{"frame": 1001, "points": [[5000, 10]]}]}])],
+    "prompts file, frame out of range": lambda tmp, plate: ["--prompts", _prompts_file(tmp, plate, [
+        {"name": "matte", "prompts": [{"frame": 1001, "mask": str(plate / "mask.png")}]},
+        {"name": "late", "prompts": [{"frame": 99, "box": [5, 5, 30, 30]}]}])],
+    "prompts file, missing keyframe mask": lambda tmp, plate: ["--prompts", _prompts_file(tmp, plate, [
+        {"name": "n1", "prompts": [{"frame": 1002, "points": [[20, 20]]}],
+         "keyframes": [{"frame": 1003, "mask": "nope.png"}]}])],
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_EDITS))
+def test_a_failed_track_leaves_the_session_file_byte_identical(capsys, tmp_path, plate, case):
+    session = tmp_path / "s.roto.json"
+    first = str(plate / "shot.1001.png")
+    code, _, err = run(capsys, "track", first, "--mask", str(plate / "mask.png"), "--session", str(session),
+                       "--out", str(tmp_path / "o"))
+    assert code == 0, err
+    run(capsys, "track", first, "--point", "20,20", "--frame", "1003", "--session", str(session),
+        "--out", str(tmp_path / "o"))  # a second edit, so there is a .bak too
+    before = _files(session)
+    assert len(before) == 2
+    code, _, err = run(capsys, "track", first, *BAD_EDITS[case](tmp_path, plate), "--session", str(session),
+                       "--out", str(tmp_path / "o2"))
+    assert code == 2 and err.count("roto: error: ") == 1 and "Traceback" not in err
+    assert _files(session) == before
+    code, out, _ = run(capsys, "session", "show", str(session))
+    assert code == 0 and "[2]" not in out  # no phantom object
+
+
+def test_a_failing_prompts_file_says_which_object_and_prompt(capsys, tmp_path, plate):
+    args = BAD_EDITS["prompts file, second object bad"](tmp_path, plate)
+    code, _, err = run(capsys, "track", str(plate / "shot.1001.png"), *args, "--out", str(tmp_path / "o"))
+    assert code == 2 and "prompts.json" in err and "objects[1] ('bad'), prompts[0] (frame 1001)" in err
+    assert "outside" in err
+
+
+@pytest.mark.parametrize("cmd", ["track", "matte"])
+def test_a_failed_command_on_a_new_session_creates_no_file(capsys, tmp_path, plate, cmd):
+    session = tmp_path / "new.roto.json"
+    code, _, err = run(capsys, cmd, str(plate / "shot.1001.png"), "--mask", str(plate / "small.png"),
+                       "--session", str(session), "--out", str(tmp_path / "o"))
+    assert code == 2 and "plate is 64x48" in err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("new")) == []
+
+
+def test_a_matte_that_fails_after_tracking_leaves_the_session_as_it_was(capsys, tmp_path, plate):
+    """The edit (a new tracked object) and the matte are one command: a failure undoes both on disk."""
+    session = tmp_path / "s.roto.json"
+    first = str(plate / "shot.1001.png")
+    code, _, err = run(capsys, "track", first, "--mask", str(plate / "mask.png"), "--session", str(session),
+                       "--out", str(tmp_path / "o"))
+    assert code == 0, err
+    before = _files(session)
+    code, _, err = run(capsys, "matte", first, "--mask", str(plate / "mask.png"), "--frame", "1004", "--object",
+                       "other", "--session", str(session), "--backend", "nosuch", "--out", str(tmp_path / "m"))
+    assert code == 2 and "nosuch" in err
+    assert _files(session) == before

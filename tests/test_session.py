@@ -253,6 +253,30 @@ def test_bad_input_leaves_session_unchanged(action, error, match):
     assert snapshot(s) == before and len(s.history.undo_stack) == undo_len
 
 
+def test_a_failed_transaction_undoes_its_edits_and_saves_nothing(tmp_path):
+    s = make_session(tmp_path)
+    a = s.add_object("a")
+    s.add_point(a.id, 1001, 20, 20)
+    s.undo()
+    s.redo()
+    s.undo()  # something on the redo stack too
+    before, undo, redo = snapshot(s), list(s.history.undo_stack), list(s.history.redo_stack)
+    on_disk = s.path.read_bytes()
+    with pytest.raises(PromptError, match="outside"):
+        with s.transaction():
+            b = s.add_object("b")
+            s.add_point(b.id, 1002, 5, 5)
+            s.add_point(b.id, 1002, 500, 20)
+    assert snapshot(s) == before and s.history.undo_stack == undo and s.history.redo_stack == redo
+    assert s.path.read_bytes() == on_disk and s.autosave
+    with s.transaction():  # a good one is kept and saved once at the end
+        b = s.add_object("b")
+        s.add_point(b.id, 1002, 5, 5)
+        assert s.path.read_bytes() == on_disk
+    assert [c.label for c in s.history.undo_stack[-2:]] == ["add object b", "add point to b on frame 1002"]
+    assert Session.open(s.path).data.objects[b.id].name == "b"
+
+
 def test_check_range_gives_the_range_in_order():
     s = make_session()
     assert s.check_range(None) == s.frame_range

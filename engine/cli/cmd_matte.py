@@ -130,6 +130,13 @@ def _frames(session, text: str | None) -> tuple[int, int] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.session.project import preserved
+
+    with preserved(args.session):  # a failed command leaves the project file as it was (or absent)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from engine.cli.common import cancel_on_interrupt, progress_bar
     from engine.errors import Cancelled
     from engine.matting.controls import EdgeControls

@@ -14,7 +14,9 @@ later commands take as input.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from engine.cli.common import add_input_args
@@ -66,8 +68,12 @@ def _open_session(args: argparse.Namespace):
             session.data.backend = args.backend
         return session
     clip = open_input(args)
-    return Session.create(args.input, clip=clip, path=args.session, backend=args.backend or "auto",
-                          colourspace=args.colourspace, missing=args.missing, fps=args.fps, ocio_config=args.ocio)
+    # not saved yet: the project file is written once the command's prompts are all valid
+    session = Session.create(args.input, clip=clip, path=args.session, backend=args.backend or "auto",
+                             colourspace=args.colourspace, missing=args.missing, fps=args.fps,
+                             ocio_config=args.ocio, autosave=False)
+    session.autosave = True
+    return session
 
 
 def _object(session, name: str) -> int:
@@ -78,7 +84,14 @@ def _object(session, name: str) -> int:
 
 
 def apply_prompts(session, args: argparse.Namespace) -> str | None:
-    """Add the command line's prompts to the session; returns the prompts file's direction, if any."""
+    """Add the command line's prompts to the session, all or nothing: when one of them is bad
+    (a point outside the image, a frame out of range, an empty mask...) none is kept, no object
+    is made and nothing is saved. Returns the prompts file's direction, if any."""
+    with session.transaction():
+        return _apply_prompts(session, args)
+
+
+def _apply_prompts(session, args: argparse.Namespace) -> str | None:
     from engine.session.prompts_file import load_prompts_file, read_mask_image
 
     kinds = [k for k in ("mask", "point", "box", "prompts") if getattr(args, k)]
@@ -87,19 +100,21 @@ def apply_prompts(session, args: argparse.Namespace) -> str | None:
     if args.prompts:
         spec = load_prompts_file(args.prompts)
         base = Path(args.prompts).parent
-        for obj in spec.objects:
+        for i, obj in enumerate(spec.objects):
             oid = _object(session, obj.name)
-            for pr in obj.prompts:
-                if pr.mask:
-                    session.add_mask(oid, pr.frame, read_mask_image(pr.mask, base))
-                for pt in pr.points or []:
-                    session.add_point(oid, pr.frame, pt[0], pt[1], int(pt[2]) if len(pt) == 3 else 1)
-                if pr.box:
-                    session.add_box(oid, pr.frame, *pr.box)
-                if pr.text:
-                    session.add_text(oid, pr.frame, pr.text)
-            for kf in obj.keyframes:
-                session.set_keyframe(oid, kf.frame, read_mask_image(kf.mask, base))
+            for j, pr in enumerate(obj.prompts):
+                with _located(args.prompts, f"objects[{i}] ({obj.name!r}), prompts[{j}] (frame {pr.frame})"):
+                    if pr.mask:
+                        session.add_mask(oid, pr.frame, read_mask_image(pr.mask, base))
+                    for pt in pr.points or []:
+                        session.add_point(oid, pr.frame, pt[0], pt[1], int(pt[2]) if len(pt) == 3 else 1)
+                    if pr.box:
+                        session.add_box(oid, pr.frame, *pr.box)
+                    if pr.text:
+                        session.add_text(oid, pr.frame, pr.text)
+            for j, kf in enumerate(obj.keyframes):
+                with _located(args.prompts, f"objects[{i}] ({obj.name!r}), keyframes[{j}] (frame {kf.frame})"):
+                    session.set_keyframe(oid, kf.frame, read_mask_image(kf.mask, base))
         return spec.direction
     if not kinds:
         if any(session.data.keyframes_of(o) for o in session.data.objects):
@@ -117,7 +132,27 @@ def apply_prompts(session, args: argparse.Namespace) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _located(prompts_file: str, where: str) -> Iterator[None]:
+    """Say which object and prompt of the prompts file an error in its content comes from."""
+    from engine.errors import MissingFrames, RotoError
+
+    try:
+        yield
+    except MissingFrames:
+        raise
+    except RotoError as exc:
+        raise type(exc)(f"{where}: {exc.sentence()}", path=prompts_file) from exc
+
+
 def run(args: argparse.Namespace) -> int:
+    from engine.session.project import preserved
+
+    with preserved(args.session):  # a failed command leaves the project file as it was (or absent)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from engine.cli.common import cancel_on_interrupt, progress_bar
     from engine.errors import Cancelled
     from engine.export.masks import write_mask_sequence

@@ -18,17 +18,20 @@ Masks are RLE (:mod:`engine.ops.rle`). Unknown newer versions are refused with a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from engine import __version__
-from engine.errors import SessionError
+from engine.errors import Cancelled, RotoError, SessionError
 from engine.session.history import History, command_from_dict, command_to_dict
 from engine.session.model import ClipRef, FrameResult, PromptRecord, RotoObject, SessionData
-from engine.util.atomic import write_text
+from engine.util.atomic import write_bytes, write_text
 
 FORMAT = "ultimate-rotoscopy.session"
 VERSION = 1
@@ -124,3 +127,54 @@ def load(path: str | Path) -> tuple[SessionData, History]:
         raise SessionError("this is not a roto session file (it is JSON, but not a session)", path=str(p),
                            hint=not_session)
     return from_document(doc, str(p))
+
+
+#: folders kept beside a project file (see engine.session.sidecar): a new session's are removed
+#: with it when the command that made it fails
+SIDECAR_KINDS = ("alpha", "depth")
+
+
+@contextlib.contextmanager
+def preserved(path: str | Path | None) -> Iterator[None]:
+    """All or nothing on disk: when the block fails, the project file ``path`` and its ``.bak``
+    are put back byte for byte as they were before it (or removed, with a new session's sidecar
+    folders, when the block created them). A cancel (:class:`Cancelled`) keeps what was saved:
+    the session is consistent and holds the work finished so far.
+    """
+    if path is None:
+        yield
+        return
+    p = Path(path)
+    bak = p.with_name(p.name + ".bak")
+    before: dict[Path, bytes | None] = {}
+    for f in (p, bak):
+        try:
+            before[f] = _read_or_none(f)
+        except OSError:  # a folder, unreadable: not ours to restore (opening it explains the problem)
+            pass
+    sidecars = [] if before.get(p, b"") is not None else [
+        d for d in (p.with_name(f"{p.name}.{kind}") for kind in SIDECAR_KINDS) if not os.path.lexists(d)]
+    try:
+        yield
+    except Cancelled:
+        raise
+    except Exception:
+        for f, data in before.items():
+            try:
+                if data is None:
+                    f.unlink(missing_ok=True)
+                elif _read_or_none(f) != data:
+                    write_bytes(f, data)
+            except (OSError, RotoError):  # the original error is the one to report
+                pass
+        for d in sidecars:
+            shutil.rmtree(d, ignore_errors=True)
+        raise
+
+
+def _read_or_none(f: Path) -> bytes | None:
+    """The file's bytes; None when it does not exist (an unreadable one is an error)."""
+    try:
+        return f.read_bytes()
+    except FileNotFoundError:
+        return None

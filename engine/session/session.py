@@ -15,9 +15,10 @@ serves unchanged runs from the result cache.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from engine.depth.store import SessionSeam as _DepthSeam
 from engine.errors import BackendUnavailable, Cancelled, FrameOutOfRange, PromptError, SessionError
 from engine.session import project
-from engine.session.history import History, Recorder
+from engine.session.history import History, Recorder, apply as apply_command
 from engine.session.model import PALETTE, ClipRef, FrameResult, PromptRecord, RotoObject, SessionData
 from engine.session.schedule import DirectionChoice, Run, affected_range, merge_masks, merge_weights, plan_runs
 from engine.util.progress import CancelToken, Progress, ProgressCallback, check_cancel, report
@@ -667,6 +668,35 @@ class Session:
         self._decoded.clear()
         self._save_if_needed(force=True)
         return None if cmd is None else cmd.label
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """Edits in the block are all or nothing: nothing is saved until the block succeeds (then
+        once); when it raises, every command it recorded is undone and dropped from the history
+        (the redo stack comes back too) and nothing is written, so a failed batch of prompts
+        leaves no phantom object or prompt behind::
+
+            with session.transaction():
+                obj = session.add_object("hero")
+                session.add_point(obj.id, 1001, 640, 360)   # raises: "hero" is gone again
+        """
+        undo, redo = list(self.history.undo_stack), list(self.history.redo_stack)
+        autosave, self.autosave = self.autosave, False
+        try:
+            yield self
+        except BaseException:
+            kept = {id(c) for c in undo}
+            for cmd in reversed([c for c in self.history.undo_stack if id(c) not in kept]):
+                apply_command(self.data, cmd, undo=True)
+            self.history.undo_stack, self.history.redo_stack = undo, redo
+            self._decoded.clear()
+            raise
+        finally:
+            self.autosave = autosave
+        changed = len(self.history.undo_stack) != len(undo) or any(
+            a is not b for a, b in zip(self.history.undo_stack, undo))
+        if changed or (self.path is not None and not self.path.exists()):
+            self._save_if_needed(force=True)
 
     def save(self, path: str | Path | None = None) -> Path:
         if path is not None:
