@@ -186,3 +186,22 @@ def test_export_writes_host_scripts_loading_the_exrs(tmp_path, capsys):
     script = nk.read_text()
     assert "shot010.####.exr" in script and "Roto {" in script and "Cryptomatte" in script
     assert "shot010" in setting.read_text()
+
+
+def test_host_scripts_hold_absolute_paths_whatever_the_working_folder(tmp_path, capsys, monkeypatch):
+    """``--out`` typed relative: the scripts still name the EXRs (and the plate) by absolute path, so they
+    open from any folder, not only from the one the export ran in."""
+    s = make_session(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", str(s.path), "--frames", "1001-1002", "--host-script", "nuke", "--host-script", "fusion",
+                 "--host-script", "flame", "--out", "sh/hs"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "sh" / "hs"
+    script = next(out.glob("*.nk")).read_text()
+    assert f"file {out}/shot010.####.exr\n" in script
+    assert f"file {tmp_path}/plate/plate.####.exr\n" in script
+    setting = next(out.glob("*.setting")).read_text()
+    assert f'Filename = "{out}/shot010.1001.exr"' in setting
+    assert f'Filename = "{tmp_path}/plate/plate.1001.exr"' in setting
+    flame = json.loads(next(out.glob("*_shapes.json")).read_text())
+    assert flame["mattes"] == f"{out}/shot010.[1001-1002].exr"

@@ -46,13 +46,26 @@ const comp = new CompItem(); comp.width = cfg.lw; comp.height = cfg.lh; comp.fra
 comp.selectedLayers = cfg.select ? [layer] : [];
 const undo = [];
 const alerts = [];
-Object.assign(globalThis, {CompItem,
-  app: {project: {activeItem: comp}, beginUndoGroup(n){ undo.push(n); }, endUndoGroup(){ undo.push('end'); }},
+const imported = [];
+function File(p){ this.fsName = p; this.exists = cfg.files ? cfg.files.includes(p) : false; }
+function ImportOptions(f){ this.file = f; this.sequence = false; }
+const project = {activeItem: cfg.no_comp ? null : comp,
+  importFile(io){ const item = {name: 'plate', mainSource: {}, io};
+    imported.push({file: io.file.fsName, sequence: io.sequence, item}); return item; },
+  items: {addComp(name, w, h, par, dur, rate){
+    const c = new CompItem(); Object.assign(c, {name, width: w, height: h, duration: dur, frameRate: rate});
+    c.layers = {add(item){ layer.source = {frameRate: item.mainSource.conformFrameRate}; layer.containingComp = c;
+      layer.startTime = 0; return layer; }};
+    c.openInViewer = function(){}; imported.push({comp: [w, h, dur, rate]}); return c; }}};
+Object.assign(globalThis, {CompItem, File, ImportOptions,
+  app: {project, beginUndoGroup(n){ undo.push(n); }, endUndoGroup(){ undo.push('end'); }},
   Shape: function(){}, MaskMode: {ADD: 'add', SUBTRACT: 'subtract'}, KeyframeInterpolationType: {HOLD: 'hold'},
   alert(m){ alerts.push(m); }});
 vm.runInThisContext(code);
 const sh = (s) => ({v: s.vertices, i: s.inTangents, o: s.outTangents, c: s.closed});
-console.log(JSON.stringify({undo, alerts, masks: masks.map(m => ({name: m.name, mode: m.maskMode,
+console.log(JSON.stringify({undo, alerts, layer_start: layer.startTime,
+  imported: imported.map(x => x.item ? {file: x.file, sequence: x.sequence, rate: x.item.mainSource.conformFrameRate} : x),
+  masks: masks.map(m => ({name: m.name, mode: m.maskMode,
   keys: m.p['ADBE Mask Shape'].keys.map(k => [k[0], sh(k[1])]),
   value: m.p['ADBE Mask Shape'].value ? sh(m.p['ADBE Mask Shape'].value) : null,
   feather: m.p['ADBE Mask Feather'].value, opacity: m.p['ADBE Mask Opacity'].keys,
@@ -143,3 +156,27 @@ def test_single_key_and_feather(tmp_path):
     (m,) = res["masks"]
     assert m["keys"] == [] and m["value"] is not None
     assert m["feather"] == pytest.approx([s.feather, s.feather], abs=1e-3)
+
+
+def test_with_no_comp_open_the_plate_sequence_is_imported_from_its_first_file(ring, tmp_path):
+    """AE: the plate is imported from the sequence's first file with sequence import on, into a comp
+    whose time 0 is the range's first frame; the keys land on the plate's frames."""
+    from PIL import Image
+
+    clip, ss = ring
+    ss = copy.deepcopy(ss)
+    (tmp_path / "p").mkdir()
+    for f in range(999, 1008):  # the sequence on disk starts before the shapes' range (1001-1006)
+        Image.new("RGB", (W, H)).save(tmp_path / "p" / f"plate.{f:04d}.png")
+    ss.plate = f"{tmp_path}/p/plate.%04d.png"
+    out = write_ae(ss, tmp_path / "shot.jsx")
+    first_file = f"{tmp_path}/p/plate.0999.png"
+    res = run_jsx(out, tmp_path, no_comp=True, files=[first_file], rate=None)
+    assert not res["alerts"]
+    assert res["imported"][0] == {"file": first_file, "sequence": True, "rate": 24}
+    assert res["imported"][1] == {"comp": [W, H, 6 / 24, 24]}
+    assert res["layer_start"] == pytest.approx(-2 / 24)  # footage frame 999 two frames before comp time 0
+    times = [k[0] for k in res["masks"][0]["keys"]]
+    assert times == pytest.approx([(f - 1001) / 24.0 for f in clip.frames])
+    missing = run_jsx(out, tmp_path, no_comp=True, files=[])
+    assert missing["masks"] == [] and first_file in missing["alerts"][0]

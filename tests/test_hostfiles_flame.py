@@ -36,7 +36,9 @@ def test_raw_setups_match_the_matte(ring, tmp_path):
     manifest = write_flame(ss, tmp_path / "shot_flame.json", matte_pattern="/d/shot.%04d.exr")
     data = json.loads(manifest.read_text())
     assert data["format"] == "roto-flame-gmask" and data["origin"] == "centre"
-    assert data["mattes"] == "/d/shot.####.exr" and data["plate"] == "/plates/shot.####.exr"
+    # Flame's own sequence spelling (what flame.import_clips reads), and the #### patterns beside it
+    assert data["mattes"] == "/d/shot.[1001-1006].exr" and data["plate"] == "/plates/shot.[1001-1006].exr"
+    assert data["mattes_pattern"] == "/d/shot.####.exr" and data["plate_pattern"] == "/plates/shot.####.exr"
     outer, hole = data["shapes"]
     assert (outer["hole"], hole["hole"], hole["parent"]) == (False, True, "hero")
     raws = {e["name"]: parse_raw((tmp_path / e["raw"]).read_text()) for e in data["shapes"]}

@@ -83,3 +83,55 @@ def test_bench_cli_json(capsys):
     assert main(["bench", "shapes", "--size", "128x96", "--frames", "5", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in d["rows"]] == ["blob", "star", "ring", "split", "soft"]
+
+
+@pytest.fixture
+def disk_plate(tmp_path, monkeypatch):
+    """A PNG sequence ``plates/shot_1001.png``… on disk, the working folder set to ``tmp_path``."""
+    from PIL import Image
+
+    import numpy as np
+
+    clip = make_clip("ring", W, H, 4)
+    (tmp_path / "plates").mkdir()
+    for f in clip.frames:
+        rgb = np.clip(np.asarray(clip.plates[f], np.float32)[..., :3], 0, 1)
+        Image.fromarray((rgb * 255).astype(np.uint8)).save(tmp_path / "plates" / f"shot_{f}.png")
+    monkeypatch.chdir(tmp_path)
+    return clip
+
+
+@pytest.mark.parametrize("typed", ["plates/shot_1001.png", "plates", "plates/shot_####.png"])
+def test_host_scripts_load_the_plate_sequence_by_absolute_path(disk_plate, tmp_path, typed):
+    """The plate as typed (one frame, a folder, a pattern; relative) becomes the absolute sequence in
+    each host's own spelling; ``--mattes`` typed relative comes out absolute too."""
+    import re
+
+    clip = disk_plate
+    (tmp_path / "sess").mkdir()
+    s = Session.create(typed, path="sess/shot.roto.json", backend=FakeSegmenter(), cache=Cache(16 << 20))
+    hero = s.add_object("hero")
+    for f in clip.frames:
+        s.set_keyframe(hero.id, f, clip.alphas[f] >= 0.5)
+    s.save()
+    seq = f"{tmp_path}/plates/shot_####.png"
+    mattes = f"{tmp_path}/deliver/m.####.exr"
+    for host, ext in (("nuke", ".nk"), ("fusion", ".setting"), ("ae", ".jsx"), ("flame", ".json")):
+        assert main(["shapes", "sess/shot.roto.json", "--host", host, "--points", "12", "--frames", "1002-1003",
+                     "--mattes", "deliver/m.####.exr", "--out", f"out/s{ext}"]) == 0
+    nk = (tmp_path / "out" / "s.nk").read_text()
+    plate_read = nk[nk.index("Read {"):nk.index("name Plate")]
+    assert f"file {seq}\n" in plate_read and " first 1002\n" in plate_read and " last 1003\n" in plate_read
+    assert f"file {mattes}\n" in nk
+    setting = (tmp_path / "out" / "s.setting").read_text()
+    plate_loader = setting[setting.index("Plate = Loader"):]
+    assert f'Filename = "{tmp_path}/plates/shot_1002.png"' in plate_loader  # Fusion: the first frame's file
+    assert "GlobalStart = 1002" in plate_loader and "GlobalEnd = 1003" in plate_loader
+    assert f'Filename = "{tmp_path}/deliver/m.1002.exr"' in setting
+    data = json.loads(re.search(r"var DATA = (\{.*\});", (tmp_path / "out" / "s.jsx").read_text()).group(1))
+    # AE imports a sequence from its first file with sequence import on
+    assert data["plate"] == f"{tmp_path}/plates/shot_1001.png" and data["plate_sequence"] is True
+    assert data["plate_first"] == 1001 and data["plate_pattern"] == seq
+    flame = json.loads((tmp_path / "out" / "s.json").read_text())
+    assert flame["plate"] == f"{tmp_path}/plates/shot_[1002-1003].png" and flame["plate_pattern"] == seq
+    assert flame["mattes"] == f"{tmp_path}/deliver/m.[1002-1003].exr"

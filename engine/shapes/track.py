@@ -807,4 +807,44 @@ def shapes_from_session(session: Session, objects: Sequence[int | str] | None = 
         shapes.extend(sh)
         reports[names[oid]] = rep
     return ShapeSet(width=int(c.width), height=int(c.height), first=lo, last=hi, fps=str(c.rate or "24/1"),
-                    shapes=shapes, plate=c.path, objects=names, settings=opts.to_dict(), report=reports)
+                    shapes=shapes, plate=plate_for_hosts(session), objects=names, settings=opts.to_dict(),
+                    report=reports)
+
+
+def plate_for_hosts(session: Session) -> str:
+    """The session's plate as a host loads it, absolute: a sequence's frame pattern
+    (``/plates/shot_####.exr``, whatever the user typed: a folder, one frame or a pattern), a
+    movie or lone image file itself.
+
+    The path the session stores is what the user typed (a folder, one frame file), which no host
+    reads as a sequence; the opened clip knows the resolved pattern. When the plate cannot be
+    opened (offline), the stored path is resolved to a pattern from the file names on disk, or
+    kept as it is, made absolute either way.
+    """
+    import os
+    from pathlib import Path
+
+    c = session.data.clip
+    resolved: str | None = None
+    try:
+        resolved = session.clip.info.path
+    except Exception:  # noqa: BLE001 - offline plate: resolve its name as far as the disk allows
+        from engine.media.sequence import VIDEO_EXTENSIONS, extension_of, find_sequence, is_pattern, single_file_path
+
+        raw = os.fspath(c.path)
+        base = Path(raw).expanduser()
+        spath = getattr(session, "path", None)
+        if not base.is_absolute() and spath is not None:
+            beside = Path(spath).parent / base
+            if beside.parent.exists() and not base.parent.exists():
+                base = beside
+        if extension_of(raw) in VIDEO_EXTENSIONS and not is_pattern(raw):
+            resolved = str(base)
+        else:
+            try:
+                seq = find_sequence(base)
+                lone = single_file_path(seq)
+                resolved = str(lone) if lone is not None else seq.pattern.hashes
+            except Exception:  # noqa: BLE001 - nothing on disk: the stored path as it is
+                resolved = str(base)
+    return os.path.abspath(os.path.expanduser(resolved)).replace("\\", "/")

@@ -69,6 +69,16 @@ def write_host_script(source: Any, host: str, out: str | Path, *, matte_pattern:
 
         shapes = shapes_from_session(source, objects, options=shape_options, frames=frames, progress=progress,
                                      cancel=cancel)
+    # every path a script holds is absolute: it opens from any folder, not only where the command ran
+    from engine.export.hostfiles.common import absolute_path
+
+    matte_pattern = absolute_path(matte_pattern)
+    if shapes.plate and absolute_path(shapes.plate) != shapes.plate:
+        import dataclasses
+
+        shapes = dataclasses.replace(shapes, plate=absolute_path(shapes.plate))
+    if host_options.get("plate"):
+        host_options["plate"] = absolute_path(host_options["plate"])
     out = Path(out)
     if out.is_dir():
         from engine.export.hostfiles.common import default_out_name

@@ -1,6 +1,8 @@
 """After Effects ``.jsx`` (ExtendScript): masks with keyframed paths on the selected layer.
 
-Run it with File > Scripts > Run Script File… with the plate's layer selected in a comp. For
+Run it with File > Scripts > Run Script File… with the plate's layer selected in a comp (with no
+comp open, the script imports the plate — a sequence from its first file, sequence import on —
+into a new comp and masks that layer). For
 every shape it adds a mask (``Add``; holes ``Subtract``) whose Mask Path is keyed with
 ``setValuesAtTimes`` — vertices, in and out tangents (relative to their vertex, like ours),
 closed — plus Mask Feather, and Mask Opacity held at 0 outside the shape's lifetime.
@@ -17,7 +19,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.export.hostfiles.common import unique_names
+from engine.export.hostfiles.common import frame_file, frame_pattern, is_sequence, unique_names
 from engine.shapes.model import ShapeSet
 
 _SCRIPT = r"""//@target aftereffects
@@ -61,22 +63,53 @@ _SCRIPT = r"""//@target aftereffects
         }
     }
 
+    function importPlate() {
+        // No comp open: import the plate (a sequence from its first file) into a new comp whose
+        // time 0 is plate frame DATA.first.
+        if (!DATA.plate) {
+            return null;
+        }
+        var file = new File(DATA.plate);
+        if (!file.exists) {
+            return null;
+        }
+        var io = new ImportOptions(file);
+        io.sequence = DATA.plate_sequence ? true : false;
+        var item = app.project.importFile(io);
+        if (DATA.plate_sequence && item.mainSource) {
+            item.mainSource.conformFrameRate = DATA.fps;
+        }
+        var comp = app.project.items.addComp(item.name, DATA.width, DATA.height, 1,
+                                             (DATA.last - DATA.first + 1) / DATA.fps, DATA.fps);
+        var layer = comp.layers.add(item);
+        layer.startTime = (DATA.plate_first - DATA.first) / DATA.fps;
+        comp.openInViewer();
+        return layer;
+    }
+
     function run() {
         var comp = app.project.activeItem;
+        var layer, base = DATA.first;
         if (!(comp && comp instanceof CompItem)) {
-            alert("Ultimate Rotoscopy: open the comp and select the plate's layer first.");
-            return 0;
-        }
-        if (comp.selectedLayers.length < 1) {
+            layer = importPlate();
+            if (!layer) {
+                alert("Ultimate Rotoscopy: open the comp and select the plate's layer first " +
+                      "(the plate " + DATA.plate + " was not found to import).");
+                return 0;
+            }
+            comp = layer.containingComp;
+            base = DATA.plate_first;  // the imported footage starts at the sequence's first frame
+        } else if (comp.selectedLayers.length < 1) {
             alert("Ultimate Rotoscopy: select the layer that should receive the masks.");
             return 0;
+        } else {
+            layer = comp.selectedLayers[0];
         }
-        var layer = comp.selectedLayers[0];
         var lw = layer.width ? layer.width : comp.width;
         var lh = layer.height ? layer.height : comp.height;
         var sx = lw / DATA.width, sy = lh / DATA.height;
         var rate = plateRate(layer, comp);
-        var t0 = layer.startTime;
+        var t0 = layer.startTime + (DATA.first - base) / rate;
         var masks = layer.property("ADBE Mask Parade");
         var made = 0;
         app.beginUndoGroup("Ultimate Rotoscopy masks");
@@ -138,8 +171,25 @@ def jsx_data(shapes: ShapeSet) -> dict:
                          for p, l, r in zip(k.points, k.left, k.right)])
         out.append({"name": n, "object": s.object_name, "hole": bool(s.hole), "feather": round(float(s.feather), 3),
                     "first": int(s.first), "last": int(s.last), "frames": [int(f) for f in frames], "keys": keys})
+    plate, sequence, plate_first = _plate(shapes)
     return {"width": int(shapes.width), "height": int(shapes.height), "fps": round(shapes.fps_float, 6),
-            "first": int(shapes.first), "last": int(shapes.last), "plate": shapes.plate, "shapes": out}
+            "first": int(shapes.first), "last": int(shapes.last), "plate": plate, "plate_sequence": sequence,
+            "plate_first": plate_first, "plate_pattern": frame_pattern(shapes.plate), "shapes": out}
+
+
+def _plate(shapes: ShapeSet) -> tuple[str | None, bool, int]:
+    """What AE imports: a sequence from its first file on disk (with sequence import on), a movie
+    or single image itself; and the plate frame the footage starts with."""
+    if not is_sequence(shapes.plate):
+        return shapes.plate, False, int(shapes.first)
+    first = int(shapes.first)
+    try:
+        from engine.media.sequence import find_sequence
+
+        first = find_sequence(shapes.plate).first  # AE imports the whole sequence, from its first frame
+    except Exception:  # noqa: BLE001 - plate offline: name the range's first frame
+        pass
+    return frame_file(shapes.plate, first), True, first
 
 
 def write_ae(shapes: ShapeSet, out: str | Path) -> Path:

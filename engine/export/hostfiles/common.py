@@ -10,7 +10,7 @@ import numpy as np
 from engine.shapes.model import BezierKey, Shape, ShapeSet
 
 __all__ = ["host_name", "unique_names", "frame_pattern", "tcl_quote", "offset_key", "key_orientation",
-           "hex_float", "shape_label"]
+           "hex_float", "shape_label", "absolute_path", "frame_file", "flame_sequence", "is_sequence"]
 
 
 def host_name(name: str, fallback: str = "shape") -> str:
@@ -54,6 +54,53 @@ def frame_pattern(path: str | None, style: str = "hash") -> str | None:
     if style == "printf":
         p = re.sub(r"#+", lambda m: f"%0{len(m.group(0))}d", p)
     return p
+
+
+def absolute_path(path: str | None) -> str | None:
+    """``path`` made absolute (against the current folder, where the user typed it), with forward
+    slashes, so a host script opens from anywhere. Frame tokens (``####``, ``%04d``) are kept."""
+    if not path:
+        return path
+    import os
+
+    return os.path.abspath(os.path.expanduser(str(path))).replace("\\", "/")
+
+
+def is_sequence(path: str | None) -> bool:
+    """True when ``path`` holds a frame token (``#``, ``@`` or ``%0Nd``) in its file name."""
+    if not path:
+        return False
+    name = str(path).replace("\\", "/").rsplit("/", 1)[-1]
+    return bool(re.search(r"#|@|%0?\d*d", name))
+
+
+def frame_file(path: str | None, frame: int) -> str | None:
+    """The file of ``frame`` in a sequence pattern (``/a/shot.####.exr`` → ``/a/shot.1001.exr``); a
+    movie or a single file unchanged."""
+    if not path or not is_sequence(path):
+        return path
+    p = frame_pattern(path, "hash") or ""
+    head, _, name = p.rpartition("/")
+    sign = "-" if frame < 0 else ""
+    name = re.sub(r"#+", lambda m: f"{sign}{abs(int(frame)):0{len(m.group(0)) if len(m.group(0)) > 1 else 1}d}", name,
+                  count=1)
+    return f"{head}/{name}" if head or p.startswith("/") else name
+
+
+def flame_sequence(path: str | None, first: int, last: int) -> str | None:
+    """A sequence in Flame's own spelling, ``/a/shot.[1001-1030].exr`` (what ``flame.import_clips``
+    reads); a movie or a single file unchanged."""
+    if not path or not is_sequence(path):
+        return path
+    p = frame_pattern(path, "hash") or ""
+    head, _, name = p.rpartition("/")
+
+    def rng(m: re.Match) -> str:
+        n = len(m.group(0)) if len(m.group(0)) > 1 else 1
+        return f"[{int(first):0{n}d}-{int(last):0{n}d}]"
+
+    name = re.sub(r"#+", rng, name, count=1)
+    return f"{head}/{name}" if head or p.startswith("/") else name
 
 
 _TCL_SAFE = re.compile(r"^[A-Za-z0-9_./:#%+\-=,@]+$")
@@ -126,5 +173,8 @@ def offset_key(key: BezierKey, distance: float) -> BezierKey:
 
 
 def default_out_name(shapes: ShapeSet, ext: str) -> str:
-    stem = Path(shapes.plate or "shapes").name.split(".")[0] or "shapes"
+    plate = Path(frame_pattern(shapes.plate) or "shapes")
+    # the plate's name without frame tokens and separators ("shot_####.exr" -> "shot"); a sequence
+    # named only by its numbers ("#####.jpg") takes its folder's name
+    stem = re.sub(r"[._\-\s]+$", "", plate.name.split("#")[0].split(".")[0]) or plate.parent.name or "shapes"
     return f"{stem}_shapes{ext}"

@@ -21,7 +21,9 @@ Layout of a RAW file (one value group per line, ASCII)::
 
 The manifest (JSON, ``format: roto-flame-gmask``) lists the RAW files with their object, first
 frame, lifetime, hole flag and feather, the plate and the matte sequence, for the Flame hook
-(``hosts/flame``) to create GMask Tracer nodes and import the mattes.
+(``hosts/flame``) to create GMask Tracer nodes and import the mattes. Paths are absolute;
+``plate``/``mattes`` use Flame's sequence spelling (``/a/shot.[1001-1030].exr``),
+``plate_pattern``/``mattes_pattern`` the same with ``####``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.export.hostfiles.common import frame_pattern, host_name, unique_names
+from engine.export.hostfiles.common import flame_sequence, frame_pattern, host_name, unique_names
 from engine.shapes.bezier import bezier_eval
 from engine.shapes.model import Shape, ShapeSet
 
@@ -92,7 +94,11 @@ def write_flame(shapes: ShapeSet, out: str | Path, *, matte_pattern: str | None 
     manifest = {"format": "roto-flame-gmask", "version": 1, "width": shapes.width, "height": shapes.height,
                 "fps": str(shapes.fps), "first": shapes.first, "last": shapes.last,
                 "origin": origin, "units": "pixels", "keyframes": "one per frame from 'first'",
-                "plate": frame_pattern(shapes.plate), "mattes": frame_pattern(matte_pattern),
+                # Flame's own sequence spelling (/a/shot.[1001-1030].exr), as flame.import_clips reads it;
+                # the *_pattern keys give the same absolute paths with #### for other tools
+                "plate": flame_sequence(shapes.plate, shapes.first, shapes.last),
+                "mattes": flame_sequence(matte_pattern, shapes.first, shapes.last),
+                "plate_pattern": frame_pattern(shapes.plate), "mattes_pattern": frame_pattern(matte_pattern),
                 "objects": {str(k): v for k, v in shapes.objects.items()}, "shapes": entries}
     write_text(out, json.dumps(manifest, indent=1))
     return out

@@ -4,7 +4,9 @@ Paste the file into a Fusion comp (or drag it onto the Fusion page's node editor
 a ``PolylineMask`` whose ``Polyline`` input is driven by a ``BezierSpline`` with one key per
 keyframe; an object's masks are chained through their ``EffectMask`` input (holes with
 ``PaintMode`` ``Subtract``) and end in a ``Background`` (white) showing the object's matte. A
-``Loader`` per object reads the matte EXR sequence with that object's layer as alpha.
+``Plate`` Loader reads the plate, and with ``--mattes`` a ``Loader`` per object reads the matte
+EXR sequence with that object's layer as alpha; a Loader names a sequence by its first frame's
+file (absolute path) and sits on the global range.
 
 Coordinates: Fusion's normalised polyline space, origin at the image centre, y up:
 ``X = x / width - 0.5``, ``Y = 0.5 - y / height``; handles (``LX LY``, ``RX RY``) are
@@ -16,10 +18,9 @@ A shape's lifetime is its mask's ``Level`` stepping between 0 and 1; feather bec
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from engine.export.hostfiles.common import frame_pattern, host_name, unique_names
+from engine.export.hostfiles.common import frame_file, host_name, unique_names
 from engine.shapes.model import Shape, ShapeSet
 
 
@@ -41,6 +42,37 @@ def _polyline(shape: Shape, frame: int, w: int, h: int, indent: str) -> str:
             f"{indent[:-1]}}}")
 
 
+#: file extension -> the Loader's FormatID
+_FORMAT_IDS = {"exr": "OpenEXRFormat", "sxr": "OpenEXRFormat", "dpx": "DPXFormat", "cin": "CineonFormat",
+               "png": "PNGFormat", "tif": "TiffFormat", "tiff": "TiffFormat", "jpg": "JpegFormat",
+               "jpeg": "JpegFormat", "jpe": "JpegFormat"}
+
+
+def _loader(name: str, path: str, start: int, end: int, global_start: int, global_end: int, inputs: str,
+            x: int) -> str:
+    """A ``Loader`` tool: Fusion reads a sequence from its first frame's file name (``start``), placed
+    on the global range; a movie from the file itself."""
+    first_file = frame_file(path, start) or ""
+    n = end - start + 1
+    ext = first_file.rsplit(".", 1)[-1].lower() if "." in first_file.rsplit("/", 1)[-1] else ""
+    fmt = f'\t\t\t\t\tFormatID = {_lua_str(_FORMAT_IDS[ext])},\n' if ext in _FORMAT_IDS else ""
+    return (f"\t\t{name} = Loader {{\n"
+            "\t\t\tClips = {\n\t\t\t\tClip {\n"
+            '\t\t\t\t\tID = "Clip1",\n'
+            f"\t\t\t\t\tFilename = {_lua_str(first_file)},\n"
+            + fmt +
+            f"\t\t\t\t\tStartFrame = {start},\n"
+            f"\t\t\t\t\tLength = {n},\n"
+            "\t\t\t\t\tLengthSetManually = true,\n"
+            f"\t\t\t\t\tTrimIn = 0,\n\t\t\t\t\tTrimOut = {n - 1},\n"
+            "\t\t\t\t\tExtendFirst = 0,\n\t\t\t\t\tExtendLast = 0,\n\t\t\t\t\tLoop = 0,\n"
+            "\t\t\t\t\tAspectMode = 0,\n\t\t\t\t\tDepth = 0,\n\t\t\t\t\tTimeCode = 0,\n"
+            f"\t\t\t\t\tGlobalStart = {global_start},\n\t\t\t\t\tGlobalEnd = {global_end}\n"
+            "\t\t\t\t}\n\t\t\t},\n"
+            "\t\t\tInputs = {\n" + inputs + "\t\t\t},\n"
+            f"\t\t\tViewInfo = OperatorInfo {{ Pos = {{ {x}, 0 }} }},\n\t\t}},")
+
+
 def write_fusion(shapes: ShapeSet, out: str | Path, *, matte_pattern: str | None = None, time_offset: int = 0,
                  layer_names: dict[int, str] | None = None) -> Path:
     """Write the ``.setting`` for ``shapes`` to ``out`` (atomically); returns the path.
@@ -59,6 +91,8 @@ def write_fusion(shapes: ShapeSet, out: str | Path, *, matte_pattern: str | None
     tools: list[str] = []
     active = None
     x = 0
+    if shapes.plate:
+        tools.append(_loader("Plate", shapes.plate, shapes.first, shapes.last, first, last, "", -110))
     for oid in obj_ids:
         oname = host_name(shapes.objects.get(oid, f"object{oid}"), f"object{oid}")
         items = [(s, n) for s, n in zip(shapes.shapes, names) if s.object_id == oid]
@@ -128,27 +162,10 @@ def write_fusion(shapes: ShapeSet, out: str | Path, *, matte_pattern: str | None
                          "\t\t\t},\n"
                          f"\t\t\tViewInfo = OperatorInfo {{ Pos = {{ {x + 110}, {y} }} }},\n\t\t}},")
         if matte_pattern:
-            path = frame_pattern(matte_pattern, "printf") or ""
-            first_file = re.sub(r"%0(\d+)d", lambda m: f"{shapes.first:0{int(m.group(1))}d}", path)
-            n = shapes.last - shapes.first + 1
-            tools.append(f"\t\t{oname}_MatteEXR = Loader {{\n"
-                         "\t\t\tClips = {\n\t\t\t\tClip {\n"
-                         '\t\t\t\t\tID = "Clip1",\n'
-                         f"\t\t\t\t\tFilename = {_lua_str(first_file)},\n"
-                         '\t\t\t\t\tFormatID = "OpenEXRFormat",\n'
-                         f"\t\t\t\t\tStartFrame = {shapes.first},\n"
-                         f"\t\t\t\t\tLength = {n},\n"
-                         "\t\t\t\t\tLengthSetManually = true,\n"
-                         f"\t\t\t\t\tTrimIn = 0,\n\t\t\t\t\tTrimOut = {n - 1},\n"
-                         "\t\t\t\t\tExtendFirst = 0,\n\t\t\t\t\tExtendLast = 0,\n\t\t\t\t\tLoop = 0,\n"
-                         "\t\t\t\t\tAspectMode = 0,\n\t\t\t\t\tDepth = 0,\n\t\t\t\t\tTimeCode = 0,\n"
-                         f"\t\t\t\t\tGlobalStart = {first},\n\t\t\t\t\tGlobalEnd = {last}\n"
-                         "\t\t\t\t}\n\t\t\t},\n"
-                         "\t\t\tInputs = {\n"
-                         f'\t\t\t\t["Clip1.OpenEXRFormat.AlphaName"] = Input {{ Value = FuID {{ '
-                         f'{_lua_str(layers.get(oid, oname) + ".A")} }}, }},\n'
-                         "\t\t\t},\n"
-                         f"\t\t\tViewInfo = OperatorInfo {{ Pos = {{ {x + 220}, 0 }} }},\n\t\t}},")
+            inputs = (f'\t\t\t\t["Clip1.OpenEXRFormat.AlphaName"] = Input {{ Value = FuID {{ '
+                      f'{_lua_str(layers.get(oid, oname) + ".A")} }}, }},\n')
+            tools.append(_loader(f"{oname}_MatteEXR", matte_pattern, shapes.first, shapes.last, first, last, inputs,
+                                 x + 220))
         x += 330
     body = "{\n\tTools = ordered() {\n" + "\n".join(tools) + "\n\t},\n"
     if active:
