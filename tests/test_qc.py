@@ -174,3 +174,44 @@ def test_frames_out_of_range_is_an_error(session):
         with pytest.raises(FrameOutOfRange):
             compute_qc(s, frames=bad)
     assert stored_qc(s).objects[oid].frames == list(range(1001, 1009))  # nothing lost
+
+
+def _moving_shape_session(tmp_path, edit=None):
+    """A synthetic object moving over a textured plate, its exact hard mask a keyframe on every frame."""
+    from engine.media.synthetic import generate
+
+    clip = generate(width=256, height=160, frames=8)
+    frames = {f.frame: (np.clip(f.rgb, 0, 1) ** (1 / 2.2) * 255).astype(np.uint8) for f in clip}
+    ac = ArrayClip(frames)
+    s = Session.create(ac.info.path, clip=ac, path=tmp_path / "move.roto.json", backend=FakeSegmenter(step=0),
+                       cache=Cache(16 << 20))
+    o = s.add_object("hero")
+    for f in clip:
+        m = f.mask
+        s.add_mask(o.id, f.frame, edit(f.frame, m) if edit else m)
+    return s, o.id
+
+
+def test_hard_masks_of_a_moving_object_are_not_flicker(tmp_path):
+    s, oid = _moving_shape_session(tmp_path)
+    q = compute_qc(s, store=False).objects[oid]
+    assert q.source == "mask"
+    scored = [v for v in q.flicker if v is not None]
+    assert len(scored) == 7 and max(scored) < 1.0  # the exact mask follows its object: no flicker
+    assert not any("flicker" in r for reasons in q.flags.values() for r in reasons)
+
+
+def test_hard_mask_that_shrinks_or_jumps_on_one_frame_is_flicker(tmp_path):
+    def shrink(frame, m):
+        return cv2.erode(m.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool) if frame == 1004 else m
+
+    def jump(frame, m):
+        return np.roll(m, 4, axis=1) if frame == 1004 else m
+
+    for edit in (shrink, jump):
+        s, oid = _moving_shape_session(tmp_path / edit.__name__, edit)
+        q = compute_qc(s, store=False).objects[oid]
+        fl = dict(zip(q.frames, q.flicker))
+        assert fl[1004] > 2.0 and fl[1005] > 2.0, (edit.__name__, fl)  # into the bad frame and out again
+        assert any("flicker" in r for r in q.flags[1004])
+        assert max(fl[f] for f in (1002, 1003, 1006, 1007, 1008)) < 1.0

@@ -4,7 +4,9 @@ For each object and frame of a session (the soft alpha when ``roto matte`` store
 binary mask):
 
 ``flicker``      % — the matte's change since the previous frame that the motion-compensated
-                 picture does not explain, on the soft edge (:func:`engine.ops.temporal.unexplained_change`).
+                 picture does not explain, on the soft edge (:func:`engine.ops.temporal.unexplained_change`);
+                 for hard 0/1 masks, which have no soft edge, the outline's change beyond about
+                 1.5 px on a band along it (:func:`hard_flicker_terms`).
 ``boundary``     px — mean distance between this frame's edge and the previous frame's edge carried
                  here by optical flow — or moved by its centroid shift when that shift explains the
                  picture inside the object better than the flow (flow fails on smooth screens) —
@@ -128,6 +130,51 @@ def boundary_jump(current: np.ndarray, previous_warped: np.ndarray, *, thin: int
     return float(0.5 * (db[ea].mean() + da[eb].mean()))
 
 
+def is_hard(matte: np.ndarray, soft: tuple[float, float] = (0.02, 0.98)) -> bool:
+    """True for a binary (0/1) matte: a tracked mask rather than a soft alpha."""
+    m = np.asarray(matte)
+    return m.dtype == bool or not bool(np.any((m > soft[0]) & (m < soft[1])))
+
+
+def hard_flicker_terms(mask: np.ndarray, prev_mask: np.ndarray, image: np.ndarray, prev_image: np.ndarray,
+                       flow_to_prev: np.ndarray, consistent: np.ndarray | None = None, *,
+                       tolerance: float = 1.5, ramp: float = 2.0) -> tuple[float, int]:
+    """One frame's flicker for hard (binary) masks: ``(sum of unexplained change, region pixels)``.
+
+    The soft-edge measure (:func:`engine.ops.temporal.flicker_terms`) has no soft edge to look at
+    on a 0/1 mask: its region is then only the interpolated edge of the warped previous mask,
+    where a hard edge always differs by about one half, so a perfect mask of a moving object
+    scores 10–30 %. Here the previous mask is carried over by the flow and binarised; a pixel
+    where the two masks disagree counts by how far it lies from the other mask beyond
+    ``tolerance`` px — partly over the next ``ramp`` px, fully after (a hard edge's one-pixel
+    quantisation and the flow's sub-pixel error are not flicker) — and only as far as the
+    motion-compensated picture does not explain it (:func:`engine.ops.temporal.unexplained_change`).
+    The region is the band about a pixel either side of either outline plus the counted pixels,
+    where the flow is consistent: a mask that follows its object scores about 0, one that jumps
+    or shrinks by a few pixels on a frame scores its moved area against its outline."""
+    import cv2
+
+    from engine.ops.flow import warp
+    from engine.ops.temporal import _float, unexplained_change
+
+    a = np.asarray(mask) > 0.5
+    pw = warp(np.asarray(prev_mask, np.float32), flow_to_prev, border="constant") > 0.5
+    pi = warp(_float(prev_image), flow_to_prev, border="replicate")
+    au, pu = a.astype(np.uint8), pw.astype(np.uint8)
+    k = np.ones((3, 3), np.uint8)
+    band = (cv2.dilate(au, k) > cv2.erode(au, k)) | (cv2.dilate(pu, k) > cv2.erode(pu, k))
+    # each disagreeing pixel's distance to the other mask, beyond the tolerance
+    d_a = cv2.distanceTransform(1 - au, cv2.DIST_L2, 5)  # distance to the current mask
+    d_p = cv2.distanceTransform(1 - pu, cv2.DIST_L2, 5)  # ... to the carried previous one
+    excess = np.where(a & ~pw, d_p, 0.0) + np.where(pw & ~a, d_a, 0.0)
+    weight = np.clip((excess - tolerance) / max(1e-6, ramp), 0.0, 1.0).astype(np.float32)
+    change, _ = unexplained_change(weight, np.zeros_like(weight), image, pi, consistent)
+    region = band | (weight > 0)
+    if consistent is not None:
+        region &= np.asarray(consistent, bool)
+    return float(change[region].sum()), int(region.sum())
+
+
 def _centroid_aligned(previous: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
     """``previous`` (bool) shifted by whole pixels so its centroid lands on ``current``'s, and the shift."""
     ys, xs = np.nonzero(previous)
@@ -192,6 +239,7 @@ def compute_qc(session: Session, objects: list[int] | None = None, *, thresholds
     started = time.monotonic()
     scale = min(1.0, th.flow_scale * 1080.0 / max(1.0, float(min(h, w))))  # 540 px on the short side at most
     sw, sh = max(8, int(round(w * scale))), max(8, int(round(h * scale)))
+    px = max(1.0, min(h, w) / 1080.0)  # hard-mask edge tolerances scale with plates above HD
     for i, frame in enumerate(range(start, hi + 1)):
         check_cancel(cancel)
         img = session.clip.read_working(frame)
@@ -220,7 +268,10 @@ def compute_qc(session: Session, objects: list[int] | None = None, *, thresholds
             pc = prev_cov.get(o)
             # jumps into or out of an occlusion are explained by it: only visible → visible is scored
             if flow is not None and not q.occluded[-1] and pc is not None and prev_img is not None:
-                s_, n_ = flicker_terms(cov, pc, img, prev_img, flow, ok)
+                if is_hard(cov) and is_hard(pc):  # tracked masks: no soft edge to measure on
+                    s_, n_ = hard_flicker_terms(cov, pc, img, prev_img, flow, ok, tolerance=1.5 * px, ramp=2.0 * px)
+                else:
+                    s_, n_ = flicker_terms(cov, pc, img, prev_img, flow, ok)
                 fl = None if n_ == 0 else round(100.0 * s_ / n_, 3)
                 pw = warp(pc, flow, border="constant")
                 thin = max(1, int(round(0.002 * min(h, w))))
