@@ -650,6 +650,64 @@ def test_corrupt_frame_mid_sequence_names_file_and_frame(tmp_path):
     assert err.value.frame == 3
 
 
+def _damaged_seq(folder: Path, ext: str, frames=(1, 2, 3, 4, 5), damaged=(3,)) -> None:
+    """A small sequence, each frame a flat grey of its own level, with ``damaged`` frames cut short."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    for f in frames:
+        img = np.full((32, 32, 3), 40 * f, np.uint8)
+        img[::2, ::2] = rng.integers(0, 256, size=(16, 16, 3))  # so the file is long enough to cut
+        write_oiio(folder / f"s.{f:04d}.{ext}", img, "uint8")
+    for f in damaged:
+        path = folder / f"s.{f:04d}.{ext}"
+        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 3])
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png"])
+def test_damaged_frame_follows_the_missing_policy(tmp_path, caplog, ext):
+    """The error for a damaged frame says to use --missing hold|black: that advice must work."""
+    folder = tmp_path / ext
+    _damaged_seq(folder, ext)
+    pattern = str(folder / f"s.####.{ext}")
+    with open_clip(pattern) as clip:  # default policy: the error, naming the frame, with true advice
+        with pytest.raises(CorruptMedia) as err:
+            clip.read(3)
+        assert err.value.frame == 3 and f"s.0003.{ext}" in str(err.value)
+        assert "--missing hold" in str(err.value) and "--missing black" in str(err.value)
+    with open_clip(pattern, missing="hold") as clip, caplog.at_level("WARNING"):
+        frames = [clip.read(f) for f in clip.frames]  # sequential: the read-ahead path too
+        assert np.array_equal(frames[2], frames[1])
+        assert not np.array_equal(frames[3], frames[1])
+        assert np.array_equal(clip.read(3), clip.read(2))
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and f"s.0003.{ext}" in warned[0] and "frame 3" in warned[0]
+    assert "--missing hold" in warned[0]
+    caplog.clear()
+    with open_clip(pattern, missing="black") as clip, caplog.at_level("WARNING"):
+        assert clip.read(3).max() == 0.0 and clip.read(3).shape == (32, 32, 3)
+        assert clip.read(4).max() > 0.0
+    assert any("frame 3" in r.getMessage() and "black" in r.getMessage() for r in caplog.records)
+
+
+def test_hold_skips_damaged_frames_and_gaps(tmp_path):
+    folder = tmp_path / "seq"
+    _damaged_seq(folder, "png", frames=(1, 2, 3, 5, 6), damaged=(1, 3))
+    pattern = str(folder / "s.####.png")
+    with open_clip(pattern, missing="hold") as hold:
+        two = hold.read(2)
+        assert np.array_equal(hold.read(1), two)  # nothing readable before: the next readable frame
+        assert np.array_equal(hold.read(3), two)
+        assert np.array_equal(hold.read(4), two)  # missing, and the frame it would hold is damaged
+        assert not np.array_equal(hold.read(5), two)
+        assert sorted(hold.damaged) == [1, 3]
+    # a lone damaged image has nothing to stand in for it: still the error
+    lone = tmp_path / "lone.png"
+    shutil.copy(folder / "s.0003.png", lone)
+    with open_clip(str(lone), missing="hold") as clip, pytest.raises(CorruptMedia) as err:
+        clip.read(clip.first)
+    assert "--missing" not in str(err.value)
+
+
 def test_damaged_first_frame_is_reported_with_its_frame(tmp_path):
     paths = _exr_seq(tmp_path / "d", [10, 11])
     paths[0].write_bytes(paths[0].read_bytes()[:30])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import logging
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,12 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from engine.cache.lru import ByteLRU
-from engine.errors import FrameOutOfRange, InputError, MissingFrames
+from engine.errors import CorruptMedia, FrameOutOfRange, InputError, MissingFrames
 from engine.media.sequence import VIDEO_EXTENSIONS, extension_of, is_pattern, missing_ranges
 from engine.media.types import ClipInfo, FrameReader
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
+
+log = logging.getLogger(__name__)
 
 MissingPolicy = Literal["error", "hold", "black"]
 MISSING_POLICIES: tuple[str, ...] = ("error", "hold", "black")
@@ -64,6 +67,9 @@ class Clip:
         self._pool: ThreadPoolExecutor | None = None
         self._last_read: int | None = None
         self._pending_lock = threading.Lock()
+        #: Frames that exist but cannot be decoded (frame -> error), found while reading under
+        #: the hold/black policy; shared with the views made by :meth:`with_range`.
+        self.damaged: dict[int, CorruptMedia | MissingFrames] = {}
 
     # --- range ---------------------------------------------------------------------------
 
@@ -143,10 +149,27 @@ class Clip:
         """
         src = self.source_frame(frame)
         if src is None:
-            import numpy as np
+            return self._black(layer)
+        try:
+            pixels = self._decode(src, layer)
+        except (CorruptMedia, MissingFrames) as exc:
+            # A frame that exists but cannot be decoded (damaged, truncated, deleted since the
+            # listing) follows the missing-frame policy like an absent one; "error" raises.
+            if self.missing_policy == "error" or self.info.kind != "sequence":
+                raise
+            pixels = self._substitute(src, layer, exc)
+        self._read_ahead(int(frame), layer)
+        return pixels
 
-            channels = len(self._reader.layer_channels(layer))
-            return _readonly(np.zeros((self.info.height, self.info.width, channels), np.float32))
+    def _black(self, layer: str | None) -> np.ndarray:
+        import numpy as np
+
+        channels = len(self._reader.layer_channels(layer))
+        return _readonly(np.zeros((self.info.height, self.info.width, channels), np.float32))
+
+    def _decode(self, src: int, layer: str | None) -> np.ndarray:
+        if src in self.damaged:
+            raise self.damaged[src]
         key = (id(self._reader), src, layer)
         pixels = self._cache.get(key)
         if pixels is None:
@@ -154,8 +177,29 @@ class Clip:
                 fut = self._pending.pop((src, layer), None)
             pixels = fut.result() if fut is not None else _readonly(self._reader.read(src, layer))
             self._cache.put(key, pixels)
-        self._read_ahead(int(frame), layer)
         return pixels
+
+    def _mark_damaged(self, src: int, exc: CorruptMedia | MissingFrames) -> None:
+        if src not in self.damaged:
+            self.damaged[src] = exc
+            what = "black" if self.missing_policy == "black" else "the previous readable frame"
+            log.warning("%s, frame %d: %s; using %s instead (--missing %s)", exc.path or self.info.path, src,
+                        exc.message.rstrip("."), what, self.missing_policy)
+
+    def _substitute(self, src: int, layer: str | None, exc: CorruptMedia | MissingFrames) -> np.ndarray:
+        """Pixels standing in for the unreadable frame ``src`` under the hold/black policy."""
+        self._mark_damaged(src, exc)
+        if self.missing_policy == "hold":
+            i = bisect.bisect_left(self._present, src)
+            # the nearest readable frame before, else (at the head of the clip) the first one after
+            for other in [*reversed(self._present[:i]), *self._present[i + 1:]]:
+                if other in self.damaged:
+                    continue
+                try:
+                    return self._decode(other, layer)
+                except (CorruptMedia, MissingFrames) as more:
+                    self._mark_damaged(other, more)
+        return self._black(layer)
 
     def _read_ahead(self, frame: int, layer: str | None) -> None:
         """On sequential access, decode the next ``readahead`` frames in the background.
@@ -183,7 +227,7 @@ class Clip:
             if not self.first <= nxt <= self.last:
                 break
             src = self.source_frame(nxt)
-            if src is None or (src, layer) in self._pending or (id(self._reader), src, layer) in self._cache:
+            if src is None or src in self.damaged or (src, layer) in self._pending or (id(self._reader), src, layer) in self._cache:
                 continue
             self._pending[(src, layer)] = self._pool.submit(lambda s=src: _readonly(self._reader.read(s, layer)))
 

@@ -60,7 +60,7 @@ _MAX_PARTS = 4096
 _MAX_ATTRS = 65536
 
 _FLATTEN_HINT = "Flatten it first (in Nuke: DeepToImage, then write a flat EXR)"
-_DAMAGED_HINT = "Re-render or re-export the frame; if it is only this frame, use --missing hold or black"
+_DAMAGED_HINT = "Re-render or re-export the file"
 
 _DEFAULT_LAYER_ALIASES = frozenset({"", "rgba", "rgb", "default", "color", "colour"})
 

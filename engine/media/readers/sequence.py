@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.errors import (
+    CorruptMedia,
     FrameOutOfRange,
     InconsistentSequence,
     MediaError,
@@ -162,6 +163,15 @@ class SequenceReader:
         except MediaNotFound as exc:  # deleted between the listing and now
             raise MissingFrames(exc.message, path=text, frame=f, missing=(f,),
                                 hint="Render or restore it, or pass --missing hold|black") from None
+        except CorruptMedia as exc:
+            # In a sequence a damaged frame can be stood in for (Clip applies --missing hold|black).
+            from engine.media.readers.image import _DAMAGED_HINT
+
+            if self._lone or exc.hint not in (None, _DAMAGED_HINT):
+                raise _with_frame(exc, text, f) from None
+            raise CorruptMedia(exc.message, path=exc.path or text, frame=f,
+                               hint="Re-render or re-export the frame; if it is only this frame, use --missing hold "
+                                    "(repeat the previous frame) or --missing black") from None
         except MediaError as exc:
             raise _with_frame(exc, text, f) from None
         h, w = pixels.shape[:2]
