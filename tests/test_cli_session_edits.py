@@ -119,3 +119,41 @@ def test_a_matte_that_fails_after_tracking_leaves_the_session_as_it_was(capsys, 
                        "other", "--session", str(session), "--backend", "nosuch", "--out", str(tmp_path / "m"))
     assert code == 2 and "nosuch" in err
     assert _files(session) == before
+
+
+def _summary(session):
+    from engine.session.session import Session
+
+    s = Session.open(session, autosave=False)
+    return len(s.data.prompts), [c.label for c in s.history.undo_stack]
+
+
+def test_rerunning_the_same_track_command_adds_no_prompt_and_no_undo_step(capsys, tmp_path, plate):
+    session = tmp_path / "s.roto.json"
+    first = str(plate / "shot.1001.png")
+    prompts = _prompts_file(tmp_path, plate, [
+        {"name": "blob", "prompts": [{"frame": 1002, "points": [[22, 24], [5, 5, 0]], "box": [10, 12, 34, 36]}],
+         "keyframes": [{"frame": 1006, "mask": str(plate / "mask.png")}]}])
+    commands = [["--mask", str(plate / "mask.png")],
+                ["--point", "20,20", "--point", "3,3,0", "--frame", "1004"],
+                ["--prompts", prompts]]
+    for argv in commands:
+        code, _, err = run(capsys, "track", first, *argv, "--session", str(session), "--out", str(tmp_path / "o"))
+        assert code == 0, err
+    once = _summary(session)
+    assert once[0] == 1 + 2 + 3
+    for argv in commands:  # the same commands again: nothing new
+        code, _, err = run(capsys, "track", first, *argv, "--session", str(session), "--out", str(tmp_path / "o"))
+        assert code == 0, err
+        assert _summary(session) == once
+    code, _, err = run(capsys, "track", first, "--point", "21,20", "--frame", "1004", "--session", str(session),
+                       "--out", str(tmp_path / "o"))  # a different click is added
+    assert code == 0, err
+    assert _summary(session)[0] == once[0] + 1
+    assert "is idempotent" in " ".join(run_help(capsys).split())
+
+
+def run_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["track", "--help"])
+    return capsys.readouterr().out

@@ -277,6 +277,24 @@ def test_a_failed_transaction_undoes_its_edits_and_saves_nothing(tmp_path):
     assert Session.open(s.path).data.objects[b.id].name == "b"
 
 
+def test_an_identical_prompt_added_once_is_not_added_again():
+    s = make_session()
+    a = s.add_object("a")
+    s.add_point(a.id, 1001, 20, 20, once=True)
+    s.add_box(a.id, 1003, 5, 5, 30, 30, once=True)
+    mask = np.zeros((48, 64), bool)
+    mask[10:20, 10:20] = True
+    s.add_mask(a.id, 1005, mask, once=True)
+    before, undo = snapshot(s), len(s.history.undo_stack)
+    assert s.add_point(a.id, 1001, 20, 20, once=True) is not None
+    s.add_box(a.id, 1003, 30, 30, 5, 5, once=True)  # the same box, corners given the other way round
+    s.add_mask(a.id, 1005, mask.copy(), once=True)
+    assert snapshot(s) == before and len(s.history.undo_stack) == undo
+    s.add_point(a.id, 1001, 29, 20, label=0, once=True)  # another click is another prompt
+    s.add_point(a.id, 1001, 20, 20)  # without once: added
+    assert len(s.data.prompts_on(a.id, 1001)) == 3
+
+
 def test_check_range_gives_the_range_in_order():
     s = make_session()
     assert s.check_range(None) == s.frame_range

@@ -9,6 +9,13 @@ A stable contract users script against::
 writes ``DIR/<object>.<frame>.png`` (8-bit single channel, 0/255) for every frame of the input,
 with the input's own frame numbers. ``--session`` creates or updates a project file that the
 later commands take as input.
+
+With --session, a command is one edit, all or nothing: when a prompt is bad (outside the image,
+frame out of range, empty mask, a bad entry in --prompts) nothing is kept and the project file is
+left as it was (a new one is not created). Re-running the same command is idempotent: a prompt
+the session already holds (same object, frame, points and labels, box or mask) is not added again
+and adds no undo step; a different prompt on that frame is added to the ones already there (use a
+new --session file to start over).
 """
 
 from __future__ import annotations
@@ -37,10 +44,12 @@ def register(sub) -> None:
     p = sub.add_parser("track", help="track objects from prompts and write a matte per frame",
                        description=__doc__.split("\n\n")[0] + ".",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="Prompts file format: see `python -c \"import engine.session.prompts_file as m; print(m.__doc__)\"`")
+                       epilog=__doc__.strip().split("\n\n")[-1] + "\n\nPrompts file format: see "
+                              "`python -c \"import engine.session.prompts_file as m; print(m.__doc__)\"`")
     add_input_args(p)
     g = p.add_argument_group("prompts (one kind, or a prompts file)")
-    g.add_argument("--mask", metavar="PNG", help="a mask image of the object on --frame (non-zero = object)")
+    g.add_argument("--mask", metavar="PNG", help="a mask image of the object on --frame (non-zero = object: a grey "
+                                                 "value, any colour channel or a palette index other than 0)")
     g.add_argument("--point", action="append", metavar="X,Y[,LABEL]",
                    help="a click in pixels from the top-left; LABEL 1 = object (default), 0 = background; repeatable")
     g.add_argument("--box", metavar="X0,Y0,X1,Y1", help="a box around the object, pixels")
@@ -50,7 +59,8 @@ def register(sub) -> None:
     p.add_argument("--direction", choices=("forward", "backward", "both"), default=None,
                    help="propagation direction (default both)")
     p.add_argument("--backend", default=None, help="segmentation backend: auto (default), classical, sam2, ...")
-    p.add_argument("--session", metavar="FILE", help="create or update this session project file")
+    p.add_argument("--session", metavar="FILE", help="create or update this session project file (all or nothing; "
+                                                      "a prompt it already holds is not added twice)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the matte PNGs")
     p.set_defaults(func=run)
 
@@ -105,13 +115,13 @@ def _apply_prompts(session, args: argparse.Namespace) -> str | None:
             for j, pr in enumerate(obj.prompts):
                 with _located(args.prompts, f"objects[{i}] ({obj.name!r}), prompts[{j}] (frame {pr.frame})"):
                     if pr.mask:
-                        session.add_mask(oid, pr.frame, read_mask_image(pr.mask, base))
+                        session.add_mask(oid, pr.frame, read_mask_image(pr.mask, base), once=True)
                     for pt in pr.points or []:
-                        session.add_point(oid, pr.frame, pt[0], pt[1], int(pt[2]) if len(pt) == 3 else 1)
+                        session.add_point(oid, pr.frame, pt[0], pt[1], int(pt[2]) if len(pt) == 3 else 1, once=True)
                     if pr.box:
-                        session.add_box(oid, pr.frame, *pr.box)
+                        session.add_box(oid, pr.frame, *pr.box, once=True)
                     if pr.text:
-                        session.add_text(oid, pr.frame, pr.text)
+                        session.add_text(oid, pr.frame, pr.text, once=True)
             for j, kf in enumerate(obj.keyframes):
                 with _located(args.prompts, f"objects[{i}] ({obj.name!r}), keyframes[{j}] (frame {kf.frame})"):
                     session.set_keyframe(oid, kf.frame, read_mask_image(kf.mask, base))
@@ -123,12 +133,12 @@ def _apply_prompts(session, args: argparse.Namespace) -> str | None:
     frame = args.frame if args.frame is not None else session.frame_range[0]
     oid = _object(session, args.object)
     if args.mask:
-        session.add_mask(oid, frame, read_mask_image(args.mask))
+        session.add_mask(oid, frame, read_mask_image(args.mask), once=True)
     for text in args.point or []:
         vals = _floats(text, (2, 3), "--point")
-        session.add_point(oid, frame, vals[0], vals[1], int(vals[2]) if len(vals) == 3 else 1)
+        session.add_point(oid, frame, vals[0], vals[1], int(vals[2]) if len(vals) == 3 else 1, once=True)
     if args.box:
-        session.add_box(oid, frame, *_floats(args.box, (4,), "--box"))
+        session.add_box(oid, frame, *_floats(args.box, (4,), "--box"), once=True)
     return None
 
 

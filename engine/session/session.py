@@ -254,33 +254,36 @@ class Session:
 
     # --- prompts -------------------------------------------------------------------------
 
-    def add_point(self, obj: int, frame: int, x: float, y: float, label: int = 1) -> Any:
-        """Add a positive (1) or negative (0) click; returns the frame's new mask (bool HxW)."""
+    def add_point(self, obj: int, frame: int, x: float, y: float, label: int = 1, *, once: bool = False) -> Any:
+        """Add a positive (1) or negative (0) click; returns the frame's new mask (bool HxW).
+
+        ``once=True`` (for every ``add_*``): an identical prompt already on the object's frame is not
+        added again (nothing changes, no undo step), so re-running a script is idempotent."""
         self._check_xy(x, y, "point")
         if label not in (0, 1):
             raise PromptError(f"a point label is 1 (positive) or 0 (negative), not {label}")
-        return self._add_prompt(obj, frame, "point", {"x": float(x), "y": float(y), "label": int(label)})
+        return self._add_prompt(obj, frame, "point", {"x": float(x), "y": float(y), "label": int(label)}, once)
 
-    def add_box(self, obj: int, frame: int, x0: float, y0: float, x1: float, y1: float) -> Any:
+    def add_box(self, obj: int, frame: int, x0: float, y0: float, x1: float, y1: float, *, once: bool = False) -> Any:
         x0, x1 = sorted((float(x0), float(x1)))
         y0, y1 = sorted((float(y0), float(y1)))
         self._check_xy(x0, y0, "box corner")
         self._check_xy(min(x1, self.shape[1] - 0.01), min(y1, self.shape[0] - 0.01), "box corner")
         if x1 - x0 < 2 or y1 - y0 < 2:
             raise PromptError(f"the box {x0:g},{y0:g},{x1:g},{y1:g} is too small", hint="Draw a box around the object")
-        return self._add_prompt(obj, frame, "box", {"x0": x0, "y0": y0, "x1": x1, "y1": y1})
+        return self._add_prompt(obj, frame, "box", {"x0": x0, "y0": y0, "x1": x1, "y1": y1}, once)
 
-    def add_mask(self, obj: int, frame: int, mask: Any) -> Any:
+    def add_mask(self, obj: int, frame: int, mask: Any, *, once: bool = False) -> Any:
         """Use a painted/imported mask as the object's keyframe on ``frame``."""
         from engine.ops import rle
 
         m = self._check_mask(mask)
-        return self._add_prompt(obj, frame, "mask", rle.encode(m))
+        return self._add_prompt(obj, frame, "mask", rle.encode(m), once)
 
-    def add_text(self, obj: int, frame: int, text: str) -> Any:
+    def add_text(self, obj: int, frame: int, text: str, *, once: bool = False) -> Any:
         if not text or not text.strip():
             raise PromptError("a text prompt needs some words, e.g. 'person wearing red jacket'")
-        return self._add_prompt(obj, frame, "text", {"text": text.strip()})
+        return self._add_prompt(obj, frame, "text", {"text": text.strip()}, once)
 
     def add_exemplar(self, obj: int, frame: int, source_frame: int, box: tuple[float, float, float, float]) -> Any:
         self.check_frame(source_frame)
@@ -306,9 +309,11 @@ class Session:
             raise PromptError(f"there is no prompt {uid!r}")
         return p
 
-    def _add_prompt(self, obj: int, frame: int, kind: str, data: dict[str, Any]) -> Any:
+    def _add_prompt(self, obj: int, frame: int, kind: str, data: dict[str, Any], once: bool = False) -> Any:
         o = self.check_object(obj)
         f = self.check_frame(frame)
+        if once and any(p.kind == kind and p.data == data for p in self.data.prompts_on(o.id, f)):
+            return self.mask(o.id, f)  # already there: nothing to add
         rec = PromptRecord(PromptRecord.new_uid(), o.id, f, kind, data)
         return self._replace_prompts(o.id, f, {rec.uid: rec}, f"add {kind} to {o.name} on frame {f}")
 
