@@ -97,3 +97,50 @@ def test_eval_matting_command(capsys):
     names = [m["name"] for m in doc["clips"][0]["methods"]]
     assert names == ["mask", "cf-fixed", "classical"] and "goals" in doc["clips"][0]
     assert main(["eval", "matting", "--size", "big"]) == 2
+
+
+def test_unavailable_backend_fails_before_tracking(plate, tmp_path, capsys, monkeypatch):
+    import engine.matting.matanyone as ma
+    from engine.session.session import Session
+
+    d, _clip = plate
+    calls = []
+    monkeypatch.setattr(ma, "unavailable", lambda: "the matanyone package is not installed (pip install matanyone)")
+    monkeypatch.setattr(Session, "propagate", lambda self, *a, **k: calls.append("propagate"))
+    rc = main(["matte", str(d / "plate" / "plate.1001.exr"), "--mask", str(d / "mask.png"), "--tracker", "classical",
+               "--backend", "matanyone", "--session", str(tmp_path / "new.roto.json"), "--out", str(tmp_path / "o")])
+    assert rc == 2 and calls == []  # nothing was tracked
+    err = capsys.readouterr().err
+    assert "matanyone matting backend cannot run" in err and "pip install" in err
+    assert not (tmp_path / "new.roto.json").exists() and not (tmp_path / "o").exists()
+
+
+def test_matte_rerun_is_served_from_the_alpha_store(plate, tmp_path, capsys, monkeypatch):
+    from engine.matting.classical import ClassicalMatter
+
+    d, _clip = plate
+    session = tmp_path / "shot.roto.json"
+    src = str(d / "plate" / "plate.1001.exr")
+    assert main(["track", src, "--mask", str(d / "mask.png"), "--backend", "classical", "--session", str(session),
+                 "--object", "hero", "--out", str(tmp_path / "masks")]) == 0
+    frames = []
+    real = ClassicalMatter.process
+    monkeypatch.setattr(ClassicalMatter, "process", lambda self, state, fr: frames.append(fr.frame) or real(self, state, fr))
+
+    def matte(out, *extra):
+        assert main(["matte", src, "--session", str(session), "--out", str(tmp_path / out), *extra]) == 0
+        return capsys.readouterr().out
+
+    matte("a")
+    assert frames == [1001, 1002, 1003, 1004]
+    frames.clear()
+    printed = matte("b")  # same masks, same settings: nothing is matted again
+    assert frames == [] and "served from the session's alpha store" in printed
+    for f in (1001, 1004):
+        a = cv2.imread(str(tmp_path / "a" / f"hero.{f}.png"), cv2.IMREAD_UNCHANGED)
+        b = cv2.imread(str(tmp_path / "b" / f"hero.{f}.png"), cv2.IMREAD_UNCHANGED)
+        assert a is not None and np.array_equal(a, b)
+    matte("c", "--frames", "1002-1003")  # a sub-range of what is stored
+    assert frames == []
+    matte("d", "--grow", "1")  # other settings: matted again
+    assert frames == [1001, 1002, 1003, 1004]

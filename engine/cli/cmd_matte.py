@@ -142,7 +142,9 @@ def _run(args: argparse.Namespace) -> int:
     from engine.matting.controls import EdgeControls
     from engine.matting.outputs import MatteWriter, object_names
     from engine.matting.pipeline import matte_session
+    from engine.matting.registry import resolve_matter
 
+    resolve_matter(args.backend)  # an unknown or unavailable backend fails before any tracking
     session, track = _session(args)
     controls = EdgeControls(fill_holes=args.fill_holes, min_island=args.min_island, black=args.clip_black,
                             white=args.clip_white, grow=args.grow, feather=args.feather,
@@ -186,7 +188,10 @@ def _run(args: argparse.Namespace) -> int:
             print(f"{name}_core: {writer.pattern(name + '_core')}\n{name}_edge: {writer.pattern(name + '_edge')}")
     if args.despill:
         print(f"despill: {writer.pattern('despill')}")
-    if rep is not None:
+    if rep is not None and rep.cached:
+        print(f"{rep.frames} frames served from the session's alpha store in {rep.seconds:.1f} s "
+              f"(masks and settings unchanged, nothing recomputed)")
+    elif rep is not None:
         print(f"{rep.frames} frames matted in {rep.seconds:.1f} s ({rep.seconds_per_frame:.2f} s/frame, "
               f"{rep.matte_seconds_per_frame:.2f} s/frame in the {rep.backend} matter)")
     if qc is not None:

@@ -4,7 +4,8 @@
 every chosen object's mask and confidence, applies the :class:`~engine.matting.controls.EdgeControls`,
 stores the result in the session's alpha store (keyed by the frame's mask, so an edited mask
 invalidates its alpha) and hands each frame's alphas to an optional ``sink`` (the CLI writes
-files there). Memory stays bounded: the matter keeps one previous frame, the pipeline one
+files there). A re-run whose every alpha is already stored for the same masks, matter and
+controls is served from the store without running the matter (``MatteReport.cached``). Memory stays bounded: the matter keeps one previous frame, the pipeline one
 previous controlled alpha per object. Cancellation is checked between frames; what finished is
 kept. Each object's ``meta["matte"]`` record says which backend, settings and range made it.
 """
@@ -36,6 +37,7 @@ class MatteReport:
     seconds: float = 0.0
     matte_seconds: float = 0.0  # time inside the matter only (excludes reading and writing)
     cancelled: bool = False
+    cached: bool = False  # every alpha was served from the session's alpha store (nothing recomputed)
     per_object: dict[int, int] = field(default_factory=dict)  # obj -> frames with alpha
 
     @property
@@ -100,6 +102,11 @@ def matte_session(session: Session, objects: list[int] | None = None, *, backend
                                       "range": [lo, hi], "licence": matter.info.licence})
     store = store_for(session)
     rep = MatteReport(backend=matter.info.name, backend_reason=why)
+    if _all_stored(session, store, objs, lo, hi, token):  # a re-run on unchanged masks and settings
+        try:
+            return _from_store(session, store, objs, lo, hi, token, rep, sink, progress, cancel)
+        except _StoreMiss:
+            rep = MatteReport(backend=matter.info.name, backend_reason=why)
     state = matter.init_state(session.shape)
     prev: dict[int, np.ndarray] = {}
     prev_grey = None
@@ -156,6 +163,56 @@ def matte_session(session: Session, objects: list[int] | None = None, *, backend
         if session.path is not None:
             session.save()
     return rep
+
+
+def _all_stored(session: Session, store: Any, objs: list[int], lo: int, hi: int, token: str) -> bool:
+    """True when the store holds the alpha of every object's mask on every frame of ``lo``..``hi``
+    for this matter and these controls: a re-run with the same inputs needs no matting."""
+    from engine.session.alpha_store import frame_key
+
+    for frame in range(lo, hi + 1):
+        for o in objs:
+            res = session.result(o, frame)
+            if res is not None and not store.has(o, frame, frame_key(token, res)):
+                return False
+    return True
+
+
+def _from_store(session: Session, store: Any, objs: list[int], lo: int, hi: int, token: str, rep: MatteReport,
+                sink: Sink | None, progress: ProgressCallback | None, cancel: CancelToken | None) -> MatteReport:
+    """Serve a re-run from the alpha store: the same alphas handed to ``sink``, nothing recomputed.
+    A stored file that cannot be read falls back to a full run."""
+    from engine.session.alpha_store import frame_key
+
+    started = time.monotonic()
+    rep.cached = True
+    total = hi - lo + 1
+    try:
+        for frame in range(lo, hi + 1):
+            check_cancel(cancel)
+            done: dict[int, np.ndarray] = {}
+            for o in objs:
+                res = session.result(o, frame)
+                alpha = None
+                if res is not None:
+                    alpha = store.get(o, frame, frame_key(token, res))
+                    if alpha is None or alpha.shape != tuple(session.shape):
+                        raise _StoreMiss
+                    rep.per_object[o] = rep.per_object.get(o, 0) + 1
+                done[o] = np.zeros(session.shape, np.float32) if alpha is None else alpha
+            if sink is not None:
+                sink(frame, done)
+            rep.frames += 1
+            report(progress, Progress("matte", rep.frames, total, frame=frame, started=started))
+    finally:
+        rep.seconds = time.monotonic() - started
+        if session.path is not None:
+            session.save()
+    return rep
+
+
+class _StoreMiss(Exception):
+    """A stored alpha vanished or is unreadable: matte again."""
 
 
 def _controls_token(controls: EdgeControls) -> str:
