@@ -98,3 +98,45 @@ def test_run_davis_on_real_sequences(evaldata):
     assert by["blackswan"].JF > 0.85
     assert by["car-roundabout"].JF > 0.65
     assert rep.seconds_per_frame < 2.0
+
+
+def _mini_davis(root, seqs=("alpha", "beta"), frames=3):
+    import cv2
+
+    for seq in seqs:
+        (root / "JPEGImages" / "480p" / seq).mkdir(parents=True)
+        (root / "Annotations" / "480p" / seq).mkdir(parents=True)
+        for i in range(frames):
+            img = np.full((24, 32, 3), 40, np.uint8)
+            img[8:16, 10 + i:20 + i] = 220
+            cv2.imwrite(str(root / "JPEGImages" / "480p" / seq / f"{i:05d}.jpg"), img)
+            cv2.imwrite(str(root / "Annotations" / "480p" / seq / f"{i:05d}.png"), (img[:, :, 0] > 128).astype(np.uint8) * 255)
+    return root
+
+
+def test_davis_folder_errors_name_what_is_missing(tmp_path, capsys):
+    from engine.cli.main import main
+    from engine.errors import MediaNotFound
+    from engine.eval.davis import list_sequences, read_frames, run_davis
+
+    root = _mini_davis(tmp_path / "davis")
+    assert list_sequences(root) == ["alpha", "beta"]
+    with pytest.raises(MediaNotFound, match="no sequence 'nosuch'.*Available: alpha, beta"):
+        run_davis(root, ["alpha", "nosuch"])
+    with pytest.raises(MediaNotFound, match="no sequence 'gamma'.*Available: alpha, beta"):
+        read_frames(root, "gamma")
+    with pytest.raises(MediaNotFound, match="not a DAVIS folder.*JPEGImages/480p/<sequence>"):
+        list_sequences(tmp_path)
+    (root / "Annotations" / "480p" / "beta" / "00001.png").unlink()
+    with pytest.raises(MediaNotFound, match="no annotation for frame 00001.jpg"):
+        read_frames(root, "beta")
+    # the command line: one sentence, exit 2, no traceback
+    assert main(["eval", "davis", str(root), "--sequences", "nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert "nosuch" in err and "Available: alpha, beta" in err and "Traceback" not in err
+    assert main(["eval", "davis", str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["eval", "davis", str(tmp_path), "--json"]) == 2
+    assert "Annotations/480p/<sequence>" in capsys.readouterr().err
+    assert main(["eval", "davis", str(root), "--sequences", "alpha", "--json"]) == 0
+    assert '"alpha"' in capsys.readouterr().out

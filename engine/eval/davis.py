@@ -47,6 +47,7 @@ __all__ = [
     "SequenceScore",
     "DavisReport",
     "list_sequences",
+    "check_sequences",
     "read_frames",
     "read_mask",
     "interior_point",
@@ -243,32 +244,69 @@ def _res_dir(root: Path, kind: str) -> Path:
     return base
 
 
+LAYOUT = ("A DAVIS folder holds JPEGImages/480p/<sequence>/*.jpg and Annotations/480p/<sequence>/*.png "
+          "(480p/ may be left out)")
+
+
 def list_sequences(root: str | Path) -> list[str]:
-    """Names of the sequences under ``root/JPEGImages/480p`` (sorted)."""
+    """Names of the sequences under ``root/JPEGImages/480p`` (sorted); :class:`MediaNotFound` naming
+    the expected layout when ``root`` is not a DAVIS-layout folder."""
+    from engine.errors import MediaNotFound
+
     root = Path(root)
+    if not root.is_dir():
+        raise MediaNotFound("the DAVIS folder does not exist" if not root.exists() else "this is not a folder",
+                            path=str(root), hint=LAYOUT)
     d = _res_dir(root, "JPEGImages")
     if not d.is_dir():
-        raise FileNotFoundError(f"{d} is not a folder: is {root} a DAVIS-layout folder?")
+        raise MediaNotFound("this is not a DAVIS folder: it has no JPEGImages/480p folder", path=str(root), hint=LAYOUT)
     return sorted(p.name for p in d.iterdir() if p.is_dir())
+
+
+def check_sequences(root: str | Path, names: Sequence[str]) -> None:
+    """:class:`MediaNotFound` listing the available sequences when any of ``names`` is not under ``root``."""
+    from engine.errors import MediaNotFound
+
+    available = list_sequences(root)
+    missing = [n for n in names if n not in available]
+    if not names or missing:
+        shown = ", ".join(available[:40]) + (f" … ({len(available)} in all)" if len(available) > 40 else "")
+        what = "no sequence was named" if not names else (
+            f"there is no sequence {missing[0]!r}" if len(missing) == 1 else
+            "there are no sequences " + ", ".join(repr(m) for m in missing))
+        raise MediaNotFound(f"{what} in the DAVIS folder", path=str(root),
+                            hint=f"Available: {shown}" if available else "It has no sequences. " + LAYOUT)
 
 
 def read_frames(root: str | Path, seq: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Frames (uint8 RGB (H, W, 3)) and ground-truth masks (bool (H, W)) of one sequence."""
+    from engine.errors import CorruptMedia, MediaNotFound
+
     root = Path(root)
     img_dir = _res_dir(root, "JPEGImages") / seq
     ann_dir = _res_dir(root, "Annotations") / seq
+    if not img_dir.is_dir():
+        check_sequences(root, [seq])  # names the available ones
     imgs = sorted(img_dir.glob("*.jpg"))
     if not imgs:
-        raise FileNotFoundError(f"no JPEG frames in {img_dir}")
+        raise MediaNotFound(f"sequence {seq!r} has no JPEG frames", path=str(img_dir), hint=LAYOUT)
+    if not ann_dir.is_dir():
+        raise MediaNotFound(f"sequence {seq!r} has no annotation folder", path=str(ann_dir), hint=LAYOUT)
     frames = []
     masks = []
     for p in imgs:
         bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
         if bgr is None:
-            raise OSError(f"cannot read {p}")
+            raise CorruptMedia("the frame cannot be read", path=str(p))
         frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
         mp = ann_dir / (p.stem + ".png")
-        masks.append(read_mask(mp))
+        if not mp.is_file():
+            raise MediaNotFound(f"sequence {seq!r} has no annotation for frame {p.name}", path=str(mp),
+                                hint="Every JPEG frame needs its ground-truth PNG of the same name")
+        try:
+            masks.append(read_mask(mp))
+        except OSError:
+            raise CorruptMedia("the annotation cannot be read", path=str(mp)) from None
     return frames, masks
 
 
@@ -394,7 +432,13 @@ def run_davis(
     if prompt not in ("mask", "click"):
         raise ValueError(f"prompt must be 'mask' or 'click', not {prompt!r}")
     root = Path(root)
-    names = list(sequences) if sequences is not None else list_sequences(root)
+    if sequences is not None:
+        names = list(sequences)
+        check_sequences(root, names)  # every name checked before any is run
+    else:
+        names = list_sequences(root)
+        if not names:
+            check_sequences(root, names)
     scores: list[SequenceScore] = []
     for name in names:
         frames, gts = read_frames(root, name)
