@@ -16,8 +16,8 @@ Example::
 Points are ``[x, y]`` or ``[x, y, label]`` in pixels from the top-left (label 1 = object,
 0 = background). Mask paths are relative to the prompts file; a mask is any 8/16-bit image
 of the plate's size where non-zero is the object: a grey value, any colour channel (a red mask on
-black), the alpha channel when it varies, or a palette PNG's index other than 0 (DAVIS style). Validated with pydantic; every problem is
-reported with its location in the file.
+black), the alpha channel when it varies, or a palette PNG's index other than 0 (DAVIS style).
+Validated with pydantic; every problem is reported with its location in the file.
 """
 
 from __future__ import annotations
