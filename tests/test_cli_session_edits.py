@@ -157,3 +157,80 @@ def run_help(capsys):
     with pytest.raises(SystemExit):
         main(["track", "--help"])
     return capsys.readouterr().out
+
+
+@pytest.fixture
+def project(tmp_path, plate, monkeypatch):
+    """A project folder with its plate in plate/ and a session made there with relative paths."""
+    import shutil
+
+    proj = tmp_path / "proj"
+    shutil.copytree(plate, proj / "plate")
+    monkeypatch.chdir(proj)
+    code = main(["track", "plate/shot.1001.png", "--mask", "plate/mask.png", "--session", "s.roto.json",
+                 "--out", "o"])
+    assert code == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    return proj, elsewhere
+
+
+def test_a_session_works_from_any_folder(capsys, project, monkeypatch):
+    proj, elsewhere = project
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    code, out, err = run(capsys, "qc", str(proj / "s.roto.json"), "--no-plot")
+    assert code == 0, err
+    code, _, err = run(capsys, "track", str(proj / "plate" / "shot.1001.png"), "--point", "20,20", "--frame", "1003",
+                       "--session", str(proj / "s.roto.json"), "--out", "o")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("name", ["plate/shot.####.png", "plate/shot.%04d.png", "plate", "plate/shot.1003.png",
+                                  "./plate/../plate/shot.1001.png"])
+def test_any_name_of_the_sessions_plate_is_the_same_plate(capsys, project, name):
+    code, _, err = run(capsys, "track", name, "--session", "s.roto.json", "--out", "o")
+    assert code == 0, err
+
+
+def test_another_plate_is_refused(capsys, project):
+    proj, _ = project
+    (proj / "other").mkdir()
+    import shutil
+
+    for f in range(1001, 1007):
+        shutil.copy(proj / "plate" / f"shot.{f}.png", proj / "other" / f"take.{f}.png")
+    before = _files(proj / "s.roto.json")
+    code, _, err = run(capsys, "track", "other/take.1001.png", "--session", "s.roto.json", "--out", "o")
+    assert code == 2 and "the session was made on" in err and str(proj / "plate" / "shot.1001.png") in err
+    assert _files(proj / "s.roto.json") == before
+
+
+def test_a_moved_project_folder_finds_its_plate(capsys, project, monkeypatch):
+    import json
+
+    proj, elsewhere = project
+    moved = proj.with_name("moved")
+    proj.rename(moved)
+    monkeypatch.chdir(elsewhere)
+    code, _, err = run(capsys, "qc", str(moved / "s.roto.json"), "--no-plot")  # stores scores: saves the session
+    assert code == 0, err
+    clip = json.loads((moved / "s.roto.json").read_text())["clip"]
+    assert clip["path"] == str(moved / "plate" / "shot.1001.png") and clip["relative_path"] == "plate/shot.1001.png"
+
+
+def test_an_old_session_with_the_plate_path_as_typed_still_opens(capsys, project, monkeypatch):
+    import json
+
+    proj, elsewhere = project
+    doc = json.loads((proj / "s.roto.json").read_text())
+    doc["clip"]["path"] = "plate/shot.1001.png"  # as an older engine wrote it: relative, as typed
+    del doc["clip"]["relative_path"]
+    (proj / "s.roto.json").write_text(json.dumps(doc))
+    monkeypatch.chdir(elsewhere)  # beside the project file
+    code, _, err = run(capsys, "qc", str(proj / "s.roto.json"), "--no-plot")
+    assert code == 0, err
+    (elsewhere / "old.roto.json").write_text(json.dumps(doc))
+    monkeypatch.chdir(proj)  # not beside this project file, but in the current folder
+    code, _, err = run(capsys, "qc", str(elsewhere / "old.roto.json"), "--no-plot")
+    assert code == 0, err

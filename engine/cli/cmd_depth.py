@@ -89,8 +89,8 @@ def _session(args: argparse.Namespace, clip):
         return None
     if Path(args.session).is_file():
         s = Session.open(args.session)
-        if Path(s.data.clip.path).expanduser().resolve() != Path(args.input).expanduser().resolve():
-            raise InputError(f"the session was made on {s.data.clip.path}, not on {args.input}", path=args.session,
+        if not s.same_plate(args.input):  # any name of the same sequence or movie, from any folder
+            raise InputError(f"the session was made on {s.plate_path}, not on {args.input}", path=args.session,
                              hint="Use another --session file for another plate")
         return s
     return Session.create(args.input, clip=clip, path=args.session, colourspace=args.colourspace,

@@ -71,8 +71,8 @@ def _open_session(args: argparse.Namespace):
 
     if args.session and Path(args.session).is_file():
         session = Session.open(args.session)
-        if Path(session.data.clip.path).expanduser().resolve() != Path(args.input).expanduser().resolve():
-            raise InputError(f"the session was made on {session.data.clip.path}, not on {args.input}",
+        if not session.same_plate(args.input):  # any name of the same sequence or movie, from any folder
+            raise InputError(f"the session was made on {session.plate_path}, not on {args.input}",
                              path=args.session, hint="Use another --session file for another plate")
         if args.backend and args.backend != session.data.backend:
             session.data.backend = args.backend

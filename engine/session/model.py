@@ -112,6 +112,9 @@ class ClipRef:
     rate: str = ""  # exact frame rate "24000/1001"
     timecode: str | None = None
     plate_colourspace: str = ""
+    #: ``path`` relative to the project file's folder, written when the project is saved: found
+    #: there when ``path`` is gone (a project folder moved or mounted elsewhere)
+    relative_path: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -4,7 +4,8 @@ Layout (version 1)::
 
     {"format": "ultimate-rotoscopy.session", "version": 1, "engine": "0.1.0",
      "id": "...", "saved": 1764000000.0, "backend": "auto",
-     "clip": {"path": ..., "first": ..., "last": ..., "width": ..., "height": ..., "content_id": ...},
+     "clip": {"path": ..., "relative_path": ..., "first": ..., "last": ..., "width": ..., "height": ...,
+              "content_id": ...},
      "objects": [{"id": 1, "name": "hero", "colour": [r, g, b]}],
      "prompts": [{"uid", "object_id", "frame", "kind", "data"}],
      "keyframes": [{"object": 1, "frame": 1001, "mask": {"size": [H, W], "rle": "..."}}],
@@ -14,12 +15,15 @@ Layout (version 1)::
      "history": {"undo": [command...], "redo": [command...]}}
 
 Masks are RLE (:mod:`engine.ops.rle`). Unknown newer versions are refused with a sentence.
+The plate's ``path`` is absolute and ``relative_path`` is relative to the project file (older files
+hold the path as typed); see :mod:`engine.session.plate` for how the plate is found again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import replace
 import os
 import shutil
 import time
@@ -91,7 +95,12 @@ def from_document(doc: dict[str, Any], source: str = "") -> tuple[SessionData, H
 
 def save(path: str | Path, data: SessionData, history: History | None = None) -> None:
     """Write the project file atomically; the previous version is kept as ``<file>.bak``."""
+    from engine.session.plate import relative_plate_path
+
     p = Path(path)
+    rel = relative_plate_path(data.clip.path, p)
+    if rel != data.clip.relative_path:  # relative to where the project is saved now
+        data.clip = replace(data.clip, relative_path=rel)
     text = json.dumps(to_document(data, history), separators=(",", ":"))
     if p.exists():
         bak = p.with_name(p.name + ".bak")

@@ -16,6 +16,7 @@ serves unchanged runs from the result cache.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -28,6 +29,7 @@ from engine.errors import BackendUnavailable, Cancelled, FrameOutOfRange, Prompt
 from engine.session import project
 from engine.session.history import History, Recorder, apply as apply_command
 from engine.session.model import PALETTE, ClipRef, FrameResult, PromptRecord, RotoObject, SessionData
+from engine.session.plate import absolute_plate_path, plate_candidates, plate_exists, plate_identity, resolve_plate
 from engine.session.schedule import DirectionChoice, Run, affected_range, merge_masks, merge_weights, plan_runs
 from engine.util.progress import CancelToken, Progress, ProgressCallback, check_cancel, report
 
@@ -85,9 +87,9 @@ class Session:
             clip = open_clip(clip_path, colourspace=colourspace, missing=missing, in_point=in_point,  # type: ignore[arg-type]
                              out_point=out_point, fps=fps, ocio_config=ocio_config)
         info = clip.info
-        ref = ClipRef(path=str(clip_path), colourspace=colourspace, missing=missing, in_point=info.frame_in,
-                      out_point=info.frame_out, fps=fps, ocio_config=ocio_config, first=info.first, last=info.last,
-                      width=info.width, height=info.height, content_id=clip.content_id,
+        ref = ClipRef(path=absolute_plate_path(clip_path), colourspace=colourspace, missing=missing,
+                      in_point=info.frame_in, out_point=info.frame_out, fps=fps, ocio_config=ocio_config,
+                      first=info.first, last=info.last, width=info.width, height=info.height, content_id=clip.content_id,
                       rate=f"{info.fps.numerator}/{info.fps.denominator}", timecode=info.timecode,
                       plate_colourspace=info.colourspace)
         if isinstance(backend, str):
@@ -101,7 +103,18 @@ class Session:
     def open(cls, path: str | Path, **kwargs: Any) -> Session:
         """Reopen a project file (with its undo history); the plate is opened on first use."""
         data, history = project.load(path)
-        return cls(data, path=path, history=history, **kwargs)
+        session = cls(data, path=path, history=history, **kwargs)
+        session._relocate_plate()
+        return session
+
+    def _relocate_plate(self) -> None:
+        """Found the plate elsewhere than its stored path (a moved project folder: beside the project
+        file; an old project's path as typed)? Keep the absolute path found, so the next save
+        records it (and the path relative to the project file) correctly."""
+        c = self.data.clip
+        where = self.plate_path
+        if where != c.path and plate_exists(where):
+            self.data.clip = dataclasses.replace(c, path=absolute_plate_path(where))
 
     # --- plate and backend -------------------------------------------------------------
 
@@ -111,13 +124,33 @@ class Session:
             from engine.media.clip import open_clip
 
             c = self.data.clip
-            self._clip = open_clip(c.path, colourspace=c.colourspace, missing=c.missing, in_point=c.in_point,  # type: ignore[arg-type]
+            where = self.plate_path
+            self._clip = open_clip(where, colourspace=c.colourspace, missing=c.missing, in_point=c.in_point,  # type: ignore[arg-type]
                                    out_point=c.out_point, fps=c.fps, ocio_config=c.ocio_config)
             if (self._clip.info.width, self._clip.info.height) != (c.width, c.height):
                 raise SessionError(
                     f"the plate is now {self._clip.info.width}x{self._clip.info.height}, the session was made on "
                     f"{c.width}x{c.height}", path=c.path, hint="Re-open the original plate or start a new session")
         return self._clip
+
+    @property
+    def plate_path(self) -> str:
+        """Where the plate is now: the stored absolute path, else the one relative to the project
+        file (a moved project folder); an old project's typed path beside the project file, then in
+        the current folder (see :mod:`engine.session.plate`)."""
+        c = self.data.clip
+        return resolve_plate(c.path, c.relative_path, self.path)
+
+    def same_plate(self, path: str) -> bool:
+        """True when the INPUT ``path`` names this session's plate, in any of its forms (another
+        frame of the sequence, its pattern, its folder, from any current folder)."""
+        from engine.errors import RotoError
+
+        try:
+            return plate_identity(self.plate_path) == plate_identity(path)
+        except (RotoError, OSError):  # one of them is not there: only the same path is the same plate
+            return absolute_plate_path(path) in plate_candidates(self.data.clip.path, self.data.clip.relative_path,
+                                                                 self.path)
 
     @property
     def shape(self) -> tuple[int, int]:
