@@ -174,3 +174,37 @@ def test_sample_key_is_closed_and_dense():
     key = BezierKey.from_dict({"points": [[0, 0], [10, 0], [10, 10]]})
     poly = sample_key(key, 0.5)
     assert len(poly) >= 60 and np.linalg.norm(poly[0] - poly[-1]) < 1.0
+
+
+def swan_like_mask(seed: int = 1) -> np.ndarray:
+    """A swan-like silhouette (body, thin neck, head, beak) with a row of feather spikes and a
+    pixel-jagged edge: a matte outline full of sharp "corners"."""
+    from scipy.ndimage import binary_dilation
+
+    h, w = 240, 360
+    yy, xx = np.mgrid[0:h, 0:w].astype(float)
+    m = ((xx - 200) / 110) ** 2 + ((yy - 170) / 45) ** 2 <= 1
+    m |= (np.abs(xx - (110 + 0.25 * (yy - 60))) < 9) & (yy > 50) & (yy < 170)
+    m |= ((xx - 105) / 22) ** 2 + ((yy - 50) / 14) ** 2 <= 1
+    m |= (yy > 45) & (yy < 58) & (xx > 70) & (xx < 90) & (np.abs(yy - 51) < (xx - 70) * 0.35)
+    rng = np.random.default_rng(seed)
+    for cx in range(150, 310, 7):
+        top = 140 - rng.uniform(8, 22) - 20
+        m |= (yy < 140) & (yy > top) & (np.abs(xx - cx) < (yy - top) * 0.25)
+    edge = binary_dilation(m, iterations=2) & ~m
+    return m | (edge & (rng.random((h, w)) < 0.5) & binary_dilation(m & (rng.random((h, w)) < 0.5)))
+
+
+def test_small_point_budget_on_a_jagged_outline_is_spent_where_the_error_is():
+    """8-12 points on a jagged matte: corners take only part of the budget, the rest goes where
+    the fit is worst, the whole budget is used, and more points fit better."""
+    m = swan_like_mask()
+    contour = extract_regions(m.astype(np.float32))[0].outer
+    got = {}
+    for n in (8, 12, 24):
+        fit = fit_closed(contour, tolerance=0.5, max_points=n)
+        assert fit.key.n == n  # the whole budget
+        assert fit.key.corner.sum() <= n // 3
+        got[n] = iou(rasterize_key(fit.key, m.shape), m)
+    assert got[8] >= 0.8 and got[12] >= 0.85 and got[24] >= 0.9, got
+    assert got[12] >= got[8] - 0.02 and got[24] >= got[12] - 0.02, got

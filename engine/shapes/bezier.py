@@ -10,9 +10,11 @@
 3. each stretch between corners (or the whole loop) is fitted by recursive least squares — the
    classic "fit, measure the worst point, split there with a smooth tangent, repeat" scheme for
    digitised curves — until every contour sample is within ``tolerance`` px of the curve;
-4. the **point budget**: when more than ``max_points`` anchors are needed the tolerance is
-   relaxed step by step until the fit fits the budget; when fewer than ``min_points`` are used the
-   longest segments are split so artists get enough handles.
+4. the **point budget**: when more than ``max_points`` anchors are needed, corners may keep at
+   most a third of the budget (the sharpest; a jagged matte edge is full of "corners"), the
+   tolerance is relaxed step by step until the fit fits the budget, and the rest of the budget
+   is spent one anchor at a time where the fit is worst, so the whole budget is used; when fewer
+   than ``min_points`` are used the longest segments are split so artists get enough handles.
 
 :func:`refit_fixed` fits the handles of a spline whose anchors are given (indices into a
 resampled contour): the animation uses it to keep the same anchors on the same physical points
@@ -357,17 +359,31 @@ def fit_closed(contour: np.ndarray, *, tolerance: float = 0.5, max_points: int =
     samples = sharpen_corners(samples, corners, step, corner_window)
     lo = max(3, min_points if fixed_points is None else fixed_points)
     hi = max(lo, max_points if fixed_points is None else fixed_points)
-    if len(corners) > hi:  # too many corners for the budget: keep the sharpest
-        corners = _sharpest(samples, corners, step, corner_window, hi)
     tol = float(tolerance)
     segs, starts = _fit_with_tol(samples, corners, step, tol, 3.0)
-    guard = 0
-    while len(segs) > hi and guard < 40:
-        tol *= 1.25
-        segs, starts = _fit_with_tol(samples, corners, step, tol, 3.0)
-        guard += 1
-    anchors = np.asarray(starts, int)
-    corner_flags = np.isin(anchors, corners)
+    if len(segs) <= hi:
+        anchors = np.asarray(starts, int)
+        corner_flags = np.isin(anchors, corners)
+    else:
+        # the budget binds. A jagged matte edge is full of "corners": corners may take at most a
+        # third of the budget (the sharpest; fewer when that fits better), the tolerance relaxes
+        # until the fit fits, and what is left of the budget goes where the fit is worst
+        best = None
+        for n_corners in sorted({min(len(corners), hi // 3), min(len(corners), hi // 6), 0}, reverse=True):
+            kept = _sharpest(samples, corners, step, corner_window, n_corners) if n_corners < len(corners) else corners
+            t, guard = float(tolerance), 0
+            s2, st2 = _fit_with_tol(samples, kept, step, t, 3.0)
+            while len(s2) > hi and guard < 40:
+                t *= 1.25
+                s2, st2 = _fit_with_tol(samples, kept, step, t, 3.0)
+                guard += 1
+            a2 = np.asarray(st2, int)
+            a2, c2 = _fill_worst(samples, a2, np.isin(a2, kept), step, hi, float(tolerance))
+            k2, _ = refit_fixed(samples, a2, c2, step)
+            score = float(curve_distance(samples, sample_key(k2, 1.0)).mean())
+            if best is None or score < best[0]:
+                best = (score, t, s2, st2, a2, c2)
+        _, tol, segs, starts, anchors, corner_flags = best
     # too few anchors: split the longest stretches (anchors move to their arclength middle)
     while len(anchors) < lo:
         gaps = (np.roll(anchors, -1) - anchors) % m
@@ -389,6 +405,45 @@ def fit_closed(contour: np.ndarray, *, tolerance: float = 0.5, max_points: int =
             key, err = k2, e2
     key.error = err
     return FitResult(key, anchors, samples, step, tol, err)
+
+
+def _fill_worst(samples: np.ndarray, anchors: np.ndarray, corner: np.ndarray, step: float, target: int,
+                tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Add smooth anchors, one at a time, at the contour sample farthest from the spline (in the
+    worst segment), until there are ``target`` anchors or every sample is within ``tol`` px."""
+    from scipy.spatial import cKDTree
+
+    m = len(samples)
+    anchors, corner = np.asarray(anchors, int) % m, np.asarray(corner, bool)
+    key, err = refit_fixed(samples, anchors, corner, step)
+    while len(anchors) < target and err > tol:
+        n = len(anchors)
+        segs = key.segments()
+        cands: list[tuple[float, int]] = []
+        for i in range(n):
+            a = anchors[i]
+            length = (anchors[(i + 1) % n] - a) % m or m
+            if length < 6:  # too short to split
+                continue
+            d = samples[(a + np.arange(length + 1)) % m]
+            dist = cKDTree(bezier_eval(segs[i], np.linspace(0, 1, max(16, int(length * 2))))).query(d)[0]
+            j = int(np.argmax(dist[3:-3])) + 3
+            cands.append((float(dist[j]), int((a + j) % m)))
+        if not cands:
+            break
+        # the worst points of the worst few segments: keep the one whose refit is best (a long
+        # stretch's handles can overshoot; trying a few avoids a split that makes things worse)
+        best = None
+        for _, where in sorted(cands, reverse=True)[:3]:
+            a2 = np.append(anchors, where)
+            c2 = np.append(corner, False)
+            order = np.argsort(a2, kind="stable")
+            k2, e2 = refit_fixed(samples, a2[order], c2[order], step)
+            score = float(curve_distance(samples, sample_key(k2, 1.0)).mean())
+            if best is None or score < best[0]:
+                best = (score, e2, a2[order], c2[order], k2)
+        _, err, anchors, corner, key = best
+    return anchors, corner
 
 
 def _sharpest(samples, corners, step, window, keep):
