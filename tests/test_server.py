@@ -219,6 +219,24 @@ def test_same_key_reopens_the_same_session(server, client, plate):
     assert a["session"] == b["session"] != c["session"] and a["created"] and not b["created"]
 
 
+def test_a_project_file_opens_with_any_name_of_its_plate(server, client, plate, root):
+    """A host may name the plate by its pattern, another frame or its folder: the same plate."""
+    from engine.session.session import Session
+
+    pattern, _ = plate
+    first = pattern.replace("####", "1001")
+    assert Path(first).is_file()
+    project = root / "shot.roto.json"
+    Session.create(first, path=project, backend="fake")
+    opened = client.open_session(pattern, project=str(project))
+    assert not opened["created"]
+    other = write_plate(root / "second", name="other")[0]
+    Session.create(other, path=root / "shot2.roto.json", backend="fake")
+    with pytest.raises(ServerError) as err:
+        client.open_session(pattern, project=str(root / "shot2.roto.json"))
+    assert "the session was made on" in str(err.value)
+
+
 def test_a_cancelled_job_stops_and_keeps_what_it_finished(server, client, plate):
     sid, _ = open_tracked(client, plate, backend="slowfake")
     job = client.track(sid, direction="forward")

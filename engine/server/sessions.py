@@ -142,7 +142,7 @@ class SessionManager:
             if h._session is None:
                 if project.is_file():
                     s = h.session
-                    if _norm(s.data.clip.path) != _norm(clip):
+                    if not s.same_plate(clip):  # any name of the same sequence or movie
                         with self._lock:
                             self._handles.pop(sid, None)
                         raise SessionError(f"the session was made on {s.data.clip.path}, not on {clip}",
@@ -282,12 +282,6 @@ class SessionManager:
         h = self.get(sid)
         with h.lock.hold("drawing a preview", timeout=self.lock_timeout):
             return render_preview(h.session, frame, overlay=overlay, max_size=max_size)
-
-
-def _norm(path: str) -> str:
-    import os
-
-    return os.path.normcase(os.path.realpath(os.path.expanduser(path)))
 
 
 def _known_prompt(s: Session, uid: str) -> None:
