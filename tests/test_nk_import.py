@@ -130,3 +130,46 @@ def test_cli_import_roto(tmp_path, capsys):
     again = Session.open(path)
     assert again.data.keyframes_of(again.object_by_name("Roto1").id) == [1, 19]
     assert main(["import-roto", str(tmp_path / "missing.nk"), "--session", str(path)]) == 2
+
+
+def _blob_script_and_session(tmp_path, first):
+    """A self-made .nk (one shape keyed on 1001-1004) and a saved session on frames first..first+3."""
+    from engine.export.hostfiles.nuke import write_nuke
+    from engine.shapes.synthetic import make_shapeset
+    from tests.fakes.segmenter import ArrayClip
+
+    clip, ss = make_shapeset("blob", 240, 160, 4)
+    assert clip.frames == [1001, 1002, 1003, 1004]
+    nk = write_nuke(ss, tmp_path / "blob.nk")
+    ac = ArrayClip({f: np.zeros((160, 240, 3), np.uint8) for f in range(first, first + 4)})
+    s = Session.create(ac.info.path, clip=ac, path=tmp_path / "s.roto.json", backend=FakeSegmenter(),
+                       cache=Cache(16 << 20))
+    s.save()
+    return nk, s
+
+
+def test_keys_outside_the_session_range_are_reported_not_stamped(tmp_path, capsys):
+    nk, s = _blob_script_and_session(tmp_path, 2001)
+    rep = import_nuke_roto(s, nk)
+    assert rep.objects == {} and rep.shapes_used == 0  # nothing stamped on the session's first frame
+    assert s.data.objects == {} or all(not s.data.keyframes_of(o) for o in s.data.objects)
+    (o,) = rep.out_of_range
+    assert (o["node"], o["keys"], o["session"], o["left_out"], o["suggest"]) == ("hero", [1001, 1004], [2001, 2004],
+                                                                                  4, 1000)
+    assert main(["import-roto", str(nk), "--session", str(s.path)]) == 0
+    out = capsys.readouterr().out
+    assert "keys 1001-1004 lie outside the session's range 2001-2004" in out and "--frame-offset 1000" in out
+    assert main(["import-roto", str(nk), "--session", str(s.path), "--frame-offset", "1000", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["objects"] == {"hero": [2001, 2002, 2003, 2004]} and rep["out_of_range"] == []
+    again = Session.open(s.path)
+    hero = again.object_by_name("hero").id
+    assert again.data.keyframes_of(hero) == [2001, 2002, 2003, 2004] and again.mask(hero, 2003).sum() > 500
+
+
+def test_keys_partly_outside_import_the_ones_inside(tmp_path, capsys):
+    nk, s = _blob_script_and_session(tmp_path, 1003)
+    assert main(["import-roto", str(nk), "--session", str(s.path)]) == 0
+    out = capsys.readouterr().out
+    assert "hero: 2 keyframe(s) on 1003-1004" in out
+    assert "keys 1001-1004 lie outside the session's range 1003-1006 (2 of 4 not imported)" in out

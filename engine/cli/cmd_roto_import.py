@@ -2,10 +2,13 @@
 
     roto import-roto shot010_roto.nk --session shot010.roto.json [--as keyframes|prompts]
                      [--by node|shape|all] [--object NAME] [--node NAME ...] [--every-frame]
+                     [--frame-offset N]
 
 Reads the Roto and RotoPaint shapes of a Nuke script (one key or many, expression-driven points,
 separate or ``idem`` feather) and rasterises them on the session's plate: each Roto node becomes
 an object (``--by``), each of its key frames a locked keyframe (default) or a mask prompt.
+Keys outside the session's frame range are not imported; the command lists them (shape, key range,
+session range). ``--frame-offset 1000`` moves a script keyed from 1 onto a plate numbered from 1001.
 Run ``roto track`` on the session afterwards to fill the frames in between.
 """
 
@@ -28,6 +31,8 @@ def register(sub) -> None:
                    help="one object per Roto node (default), per shape, or one for all shapes")
     p.add_argument("--object", metavar="NAME", help="object name (with --by all), or a prefix for the others")
     p.add_argument("--node", action="append", metavar="NAME", help="only this Roto node (repeatable)")
+    p.add_argument("--frame-offset", type=int, default=0, metavar="N",
+                   help="add N to the script's frame numbers (e.g. 1000: a Roto keyed from 1 on a plate from 1001)")
     p.add_argument("--every-frame", action="store_true",
                    help="rasterise every frame a shape lives on, not only its key frames")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -44,13 +49,15 @@ def run(args: argparse.Namespace) -> int:
     with cancel_on_interrupt() as cancel, progress_bar(not args.json) as progress:
         rep = import_nuke_roto(session, args.script, mode=args.mode, by=args.by, object_name=args.object,
                                nodes=args.node, frames="all" if args.every_frame else "keys",
-                               progress=progress, cancel=cancel)
+                               frame_offset=args.frame_offset, progress=progress, cancel=cancel)
     if args.json:
         print(json.dumps(rep.to_dict(), indent=2))
         return 0
     kind = "keyframe(s)" if args.mode == "keyframes" else "mask prompt(s)"
     for name, frames in rep.objects.items():
         print(f"{name}: {len(frames)} {kind} on {missing_ranges(frames) or 'no frame'}")
+    for line in rep.out_of_range_lines():
+        print(f"not imported: {line}")
     print(f"{rep.shapes_used} of {rep.shapes_read} shape(s) used; session: {session.path}")
     for note in rep.notes:
         print(f"note: {note}", file=sys.stderr)
