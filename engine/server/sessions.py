@@ -132,21 +132,27 @@ class SessionManager:
         sid = row["id"] if row is not None else uuid.uuid4().hex[:12]
         with self._lock:
             h = self._handles.get(sid)
+            fresh = h is None
             if h is None:
                 h = SessionHandle(sid, project, clip, req.key or (row["key"] if row else None), options)
                 self._handles[sid] = h
-        if h._session is not None and (not req.backend or req.backend == h._session.data.backend):
-            return h, False  # already open (maybe busy with a job): nothing to wait for
+        if h._session is not None:
+            # already open (maybe busy with a job): the same plate check as from disk, without waiting
+            self._check_plate(h._session, clip, req, project)
+            if not req.backend or req.backend == h._session.data.backend:
+                return h, False
         with h.lock.hold("opening the session", timeout=self.lock_timeout):
             created = False
             if h._session is None:
                 if project.is_file():
                     s = h.session
-                    if not s.same_plate(clip):  # any name of the same sequence or movie
-                        with self._lock:
-                            self._handles.pop(sid, None)
-                        raise SessionError(f"the session was made on {s.data.clip.path}, not on {clip}",
-                                           path=str(project), hint="Use another project file or key for another plate")
+                    try:
+                        self._check_plate(s, clip, req, project)
+                    except SessionError:
+                        if fresh:  # made by this call, with the plate asked for: not this session's handle
+                            with self._lock:
+                                self._handles.pop(sid, None)
+                        raise
                 else:
                     from engine.session.session import Session
 
@@ -167,6 +173,23 @@ class SessionManager:
             self.store.add_session(sid, str(project), h.key, clip, h.options)
             h.summary()
         return h, created
+
+    @staticmethod
+    def _check_plate(s: Session, clip: str, req: OpenSession, project: Path) -> None:
+        """Refuse to hand out a session made on another plate (the same key or project file asked
+        for a different plate): delivering its mattes would put one shot's roto on another."""
+        if s.same_plate(clip):  # any name of the same sequence or movie
+            return
+        if req.key and not req.project:
+            raise SessionError(
+                f"the session of key {req.key!r} was made on {s.data.clip.path}, not on {clip} "
+                "(the plate asked for)", path=str(project),
+                hint="Each plate needs its own session: give this node or tool a unique name (or save the "
+                     "script or comp under its own name) so the host makes a new key, or point it back at "
+                     f"{s.data.clip.path}")
+        raise SessionError(f"the session was made on {s.data.clip.path}, not on {clip} "
+                           "(the plate asked for)", path=str(project),
+                           hint=f"Use another project file for this plate, or open it on {s.data.clip.path}")
 
     def close(self, sid: str) -> None:
         h = self.get(sid)
