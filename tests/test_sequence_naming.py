@@ -76,3 +76,39 @@ def test_errors_name_the_path(tmp_path):
 def test_missing_ranges_text():
     assert missing_ranges((3, 4, 5, 9, 11, 12)) == "3-5, 9, 11-12"
     assert missing_ranges(()) == ""
+
+
+# --- the default {shot} name of deliverables -----------------------------------------------------
+
+
+@pytest.mark.parametrize("plate, shot", [
+    ("/shows/x/sh010/plate.####.exr", "plate"),
+    ("/shows/x/sh010/sh010_bg.%04d.dpx", "sh010_bg"),
+    ("/shows/x/sh010/sh010.1001.exr", "sh010"),
+    ("/shows/x/sh010/sh010.mov", "sh010"),
+    ("/davis/JPEGImages/480p/blackswan/%05d.jpg", "blackswan"),  # numbers only: the folder's name
+    ("/shows/x/sh020/####.exr", "sh020"),
+    ("/shows/x/sh020/00001.jpg", "sh020"),
+    ("/shows/x/sh030/v2_@@@@.png", "v2"),
+])
+def test_shot_name_comes_from_the_plate_without_frame_tokens(plate, shot):
+    from engine.export.naming import shot_name
+
+    slug = plate.split("/")[-1].split(".")[0].strip("%#@") or "session"  # as the server names its files
+    server_made = f"/var/tmp/roto/sessions/{slug}-39aa5398dd.roto.json"
+    for project in (None, server_made, "/state/sessions/05d-0857abfef8.roto.json"):
+        name = shot_name(project, plate)
+        assert name == shot, (project, plate, name)
+        assert "%" not in name and "05d" not in name and "#" not in name
+
+
+def test_a_user_named_project_file_still_names_the_shot():
+    from engine.export.naming import is_server_project, shot_name
+
+    assert shot_name("/shows/x/sh010/sh010.roto.json", "/davis/blackswan/%05d.jpg") == "sh010"
+    # a user's file that merely lives in a folder called sessions, or has a hash-like name elsewhere
+    assert shot_name("/shows/sessions/comp_v2.roto.json", "/p/plate.####.exr") == "comp_v2"
+    assert shot_name("/shows/x/hero-0123456789.roto.json", "/p/plate.####.exr") == "hero_0123456789"
+    assert is_server_project("/var/tmp/roto/sessions/plate-39aa5398dd.roto.json")
+    assert not is_server_project("/shows/x/sh010.roto.json")
+    assert shot_name(None, "/1/2/0001.exr") == "shot"  # nothing names it: the fallback, never digits

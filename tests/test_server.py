@@ -408,3 +408,32 @@ def test_urllib_client_sees_the_same_errors(server):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(req, timeout=5)
     assert json.loads(e.value.read())["error"]["code"] == "unauthorized"
+
+
+def test_deliverables_are_named_after_the_plate_not_the_servers_project_file(server, client, plate, root):
+    """Without shot=, files take the plate's name (its folder's for a numbers-only plate), never the
+    hashed name of the project file the server made for a key; a user-named project file still names them."""
+    import shutil
+
+    sid, _ = open_tracked(client, plate, key="my-tool:sh010")
+    assert "-" in Path(client.session(sid)["project"]).name  # the server's own <slug>-<hash> file
+    exp = client.wait(client.export(sid, str(root / "out_key"), format="exr")["id"])
+    assert exp["state"] == "succeeded", exp["error"]
+    assert sorted(p.name for p in (root / "out_key").glob("*.exr")) == [f"plate.{f}.exr" for f in range(1001, 1009)]
+    assert exp["result"]["patterns"]["CryptoObject"].endswith("/out_key/plate.####.exr")
+    # a plate named only by numbers (DAVIS-style %05d): the folder's name, no "05d"
+    nums = root / "sh030"
+    nums.mkdir()
+    for f in range(1001, 1009):
+        shutil.copy(root / "plate" / f"plate.{f}.exr", nums / f"{f:05d}.exr")
+    pattern, sample = str(nums / "%05d.exr"), plate[1]
+    sid2, _ = open_tracked(client, (pattern, sample), key="davis-like")
+    exp = client.wait(client.export(sid2, str(root / "out_nums"), format="exr")["id"])
+    assert exp["state"] == "succeeded", exp["error"]
+    assert sorted(p.name for p in (root / "out_nums").glob("*.exr")) == [f"sh030.{f}.exr" for f in range(1001, 1009)]
+    # a project file the user named gives the name
+    s3 = client.open_session(plate[0], project=str(root / "sh010.roto.json"), backend="fake")["session"]
+    client.set_prompts(s3, "hero", 1001, points=[centre(sample)])
+    exp = client.wait(client.export(s3, str(root / "out_user"), format="exr")["id"])
+    assert exp["state"] == "succeeded", exp["error"]
+    assert sorted(p.name for p in (root / "out_user").glob("*.exr")) == [f"sh010.{f}.exr" for f in range(1001, 1009)]

@@ -165,19 +165,56 @@ class NameTemplate:
         return "".join(out)
 
 
+#: the name the server gives the project file of a key-based or anonymous session:
+#: ``<plate slug>-<10 hex digits>.roto.json`` in its state folder's ``sessions`` folder
+_SERVER_PROJECT = re.compile(r".+-[0-9a-f]{10}")
+#: frame tokens a plate name may carry: ``####``, ``@@@@``, ``%04d``/``%d``, ``$F4``, ``<frame>``
+_FRAME_TOKENS = re.compile(r"#+|@+|%0?\d*d|\$F\d*|<f(?:rame)?>", re.IGNORECASE)
+_SEPARATORS = "._- "
+
+
+def _project_stem(name: str) -> str:
+    for suffix in (".roto.json", ".json", ".roto"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return re.sub(r"\.[A-Za-z0-9]+$", "", name)
+
+
+def is_server_project(session_path: str) -> bool:
+    """True for a project file the server named itself (``<state>/sessions/<slug>-<hash>.roto.json``):
+    its name is internal and never names deliverables."""
+    path = PurePosixPath(str(session_path).replace("\\", "/"))
+    return path.parent.name == "sessions" and bool(_SERVER_PROJECT.fullmatch(_project_stem(path.name)))
+
+
+def plate_name(plate_path: str) -> str:
+    """The shot name a plate gives: its sequence prefix without frame tokens, frame numbers, extension
+    or separators (``/x/sh010/sh010_bg.####.exr`` → ``sh010_bg``); a plate named only by numbers
+    (``/davis/blackswan/%05d.jpg``) gives its folder's name (``blackswan``). ``""`` if neither has one."""
+    path = PurePosixPath(str(plate_path).replace("\\", "/"))
+    for part in (path.name, path.parent.name):
+        name = _FRAME_TOKENS.sub("", part)
+        if part == path.name and re.search(r"\.[A-Za-z][A-Za-z0-9]{1,4}$", name):
+            name = name[: name.rindex(".")]  # the extension (a folder name keeps its dots)
+        name = name.strip(_SEPARATORS)
+        name = re.sub(r"(^|[._\- ])\d+$", "", name).strip(_SEPARATORS)  # a frame number: plate.1001
+        name = _FRAME_TOKENS.sub("", host_safe(name, ""))
+        if re.search(r"[A-Za-z]", name):
+            return name
+    return ""
+
+
 def shot_name(session_path: str | None, plate_path: str | None) -> str:
-    """The default ``{shot}``: the session file's name without ``.roto.json``, else the plate's base name."""
-    for candidate in (session_path, plate_path):
-        if not candidate:
-            continue
-        name = PurePosixPath(str(candidate).replace("\\", "/")).name
-        for suffix in (".roto.json", ".json", ".roto"):
-            if name.lower().endswith(suffix):
-                name = name[: -len(suffix)]
-                break
-        else:
-            name = re.sub(r"[._\-]*(#+|@+|%0?\d*d|\d+)?\.[A-Za-z0-9]+$", "", name)
-        name = host_safe(name, "")
+    """The default ``{shot}``: the project file's name without ``.roto.json`` when a user named it
+    (``sh010.roto.json`` → ``sh010``), else the plate's name (:func:`plate_name`), else ``shot``. A
+    project file the server named itself (:func:`is_server_project`) never gives the name."""
+    if session_path and not is_server_project(session_path):
+        stem = _project_stem(PurePosixPath(str(session_path).replace("\\", "/")).name)
+        name = host_safe(_FRAME_TOKENS.sub("", stem), "")
+        if name:
+            return name
+    if plate_path:
+        name = plate_name(plate_path)
         if name:
             return name
     return "shot"
