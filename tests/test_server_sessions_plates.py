@@ -38,3 +38,19 @@ def test_a_project_file_reused_on_another_plate_is_refused_while_its_session_is_
         client.open_session(other, project=project)
     assert err.value.code == "session_error" and "the session was made on" in err.value.text
     assert client.open_session(pattern, project=project)["session"] == a["session"]
+
+
+def test_an_unknown_backend_is_refused_when_the_session_opens(server, client, plate):
+    pattern, _ = plate
+    with pytest.raises(ServerError) as err:
+        client.open_session(pattern, key="typo", backend="nonesuch")
+    e = err.value
+    assert e.status == 422 and e.code == "invalid_request" and "nonesuch" in e.text
+    assert "auto" in e.text and "classical" in e.text and "fake" in e.text  # the known backends are listed
+    assert client.sessions()["sessions"] == []  # nothing was made or stored
+    s = client.open_session(pattern, key="typo", backend="auto")
+    assert s["created"] and s["backend"] == "auto"
+    with pytest.raises(ServerError) as err:  # nor can an open session be switched to one
+        client.open_session(pattern, key="typo", backend="nonesuch")
+    assert err.value.code == "invalid_request"
+    assert client.open_session(pattern, key="typo", backend="fake")["backend"] == "fake"

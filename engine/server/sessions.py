@@ -112,6 +112,8 @@ class SessionManager:
 
     def open(self, req: OpenSession) -> tuple[SessionHandle, bool]:
         """Open or resume the session ``req`` describes; returns it and whether it is new."""
+        if req.backend and req.backend != "auto":
+            _check_backend_name(req.backend)
         clip = str(self.roots.check(req.clip, "clip"))
         options = {k: v for k, v in req.model_dump().items()
                    if k in ("backend", "colourspace", "missing", "in_point", "out_point", "fps", "ocio_config") and v is not None}
@@ -305,6 +307,20 @@ class SessionManager:
         h = self.get(sid)
         with h.lock.hold("drawing a preview", timeout=self.lock_timeout):
             return render_preview(h.session, frame, overlay=overlay, max_size=max_size)
+
+
+def _check_backend_name(name: str) -> None:
+    """Refuse a backend name no segmenter is registered under, when the session opens (not at its
+    first prompt). Whether a known backend can run here is the prompt's business (it may need
+    weights that arrive later); ``auto`` always passes."""
+    from engine.backends.registry import segmenters
+    from engine.server.errors import InvalidRequest
+
+    known = sorted(r.name for r in segmenters())
+    if name not in known:
+        raise InvalidRequest(f"there is no backend named {name!r}",
+                             hint="Use one of: auto, " + ", ".join(known) + " (check the host's ROTO_BACKEND "
+                                  "setting for a typo; GET /v1/capabilities says which can run here)")
 
 
 def _known_prompt(s: Session, uid: str) -> None:
