@@ -1,11 +1,11 @@
-"""Sessions on the real server: one key or project file never hands out another plate's session."""
+"""Sessions on the real server: plate checks, backend names, listing after a restart."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.serverkit import (client, fake_backends, isolated_config, plate, root, server,  # noqa: F401
-                             write_plate)
+from tests.serverkit import (client, client_for, fake_backends, isolated_config, plate, root,  # noqa: F401
+                             running_server, server, write_plate)
 
 from engine.client import ServerError  # noqa: E402
 
@@ -54,3 +54,25 @@ def test_an_unknown_backend_is_refused_when_the_session_opens(server, client, pl
         client.open_session(pattern, key="typo", backend="nonesuch")
     assert err.value.code == "invalid_request"
     assert client.open_session(pattern, key="typo", backend="fake")["backend"] == "fake"
+
+
+def test_a_restarted_server_lists_the_sessions_it_stored(tmp_path, root, isolated_config, fake_backends, plate):
+    pattern, _ = plate
+    other = write_plate(root / "second", name="other")[0]
+    with running_server(tmp_path, [root]) as srv:
+        c = client_for(srv)
+        a = c.open_session(pattern, key="a", backend="fake")["session"]
+        b = c.open_session(other, key="b", backend="fake")["session"]
+        gone = c.open_session(other, key="c", backend="fake")["session"]
+        c.close_session(gone)
+        before = {s["session"]: s for s in c.sessions()["sessions"]}
+        assert before[a]["loaded"] and not before[a]["closed"] and before[gone]["closed"]
+    with running_server(tmp_path, [root]) as srv:  # a new server over the same state folder
+        c = client_for(srv)
+        listed = {s["session"]: s for s in c.sessions()["sessions"]}
+        assert set(listed) == {a, b, gone}
+        assert listed[a]["clip"] == before[a]["clip"] and listed[a]["key"] == "a"
+        assert listed[b]["project"] == before[b]["project"] and not listed[b]["missing"]
+        assert not listed[a]["loaded"] and not listed[a]["closed"] and listed[gone]["closed"]
+        assert c.session(a)["session"] == a  # a listed session opens by its id
+        assert {s["session"]: s for s in c.sessions()["sessions"]}[a]["loaded"]

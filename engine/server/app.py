@@ -11,7 +11,7 @@ Routes (all but ``/v1/health`` need ``Authorization: Bearer <token>``)::
     GET    /v1/health                          service, version (no token)
     GET    /v1/capabilities                    job kinds (available or why not), backends, roots, limits
     POST   /v1/sessions                        open or resume a session {clip, project?, key?, backend?...}
-    GET    /v1/sessions                        open sessions
+    GET    /v1/sessions                        sessions: open now and stored from earlier runs
     GET    /v1/sessions/{sid}                  summary (objects, keyframes, undo/redo labels, busy)
     DELETE /v1/sessions/{sid}                  save and close
     POST   /v1/sessions/{sid}/objects          {name}
@@ -286,8 +286,7 @@ def create_app(config: ServerConfig, engine: Engine | None = None) -> FastAPI:
 
     @app.get(API + "/sessions")
     def list_sessions() -> dict[str, Any]:
-        return {"sessions": [{"session": h.id, "clip": h.clip, "project": str(h.project), "key": h.key,
-                              "busy": h.lock.owner} for h in eng.sessions.handles()]}
+        return {"sessions": eng.sessions.listing()}
 
     @app.get(API + "/sessions/{sid}")
     def get_session(sid: str) -> dict[str, Any]:

@@ -110,6 +110,20 @@ class SessionManager:
         with self._lock:
             return list(self._handles.values())
 
+    def listing(self) -> list[dict[str, Any]]:
+        """Every session: the ones this server has in hand and the ones its store knows from
+        earlier runs (they reopen by id or key). ``loaded``: in memory now; ``closed``: closed
+        with DELETE; ``missing``: its project file is gone (it cannot be reopened)."""
+        handles = {h.id: h for h in self.handles()}
+        out = []
+        for row in self.store.sessions():
+            h = handles.pop(row["id"], None)
+            out.append(_listed(row["id"], row["clip"], row["project"], row["key"], h, closed=bool(row["closed"]),
+                               created=row["created"]))
+        for h in handles.values():  # being opened right now: not stored yet
+            out.append(_listed(h.id, h.clip, str(h.project), h.key, h, closed=False, created=None))
+        return out
+
     def open(self, req: OpenSession) -> tuple[SessionHandle, bool]:
         """Open or resume the session ``req`` describes; returns it and whether it is new."""
         if req.backend and req.backend != "auto":
@@ -307,6 +321,14 @@ class SessionManager:
         h = self.get(sid)
         with h.lock.hold("drawing a preview", timeout=self.lock_timeout):
             return render_preview(h.session, frame, overlay=overlay, max_size=max_size)
+
+
+def _listed(sid: str, clip: str, project: str, key: str | None, h: SessionHandle | None, *, closed: bool,
+            created: float | None) -> dict[str, Any]:
+    return {"session": sid, "clip": clip, "project": project, "key": key,
+            "busy": h.lock.owner if h is not None else None,
+            "loaded": h is not None and h._session is not None, "closed": closed and h is None,
+            "missing": not Path(project).is_file(), "created": created}
 
 
 def _check_backend_name(name: str) -> None:

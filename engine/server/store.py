@@ -87,6 +87,10 @@ class Store:
             rows = self._exec("SELECT * FROM sessions WHERE key = ? ORDER BY created DESC", (key,))
         return self._session(rows[0]) if rows else None
 
+    def sessions(self) -> list[dict]:
+        """Every session this state folder knows, oldest first."""
+        return [self._session(r) for r in self._exec("SELECT * FROM sessions ORDER BY created")]
+
     def set_session_closed(self, sid: str, closed: bool) -> None:
         self._exec("UPDATE sessions SET closed = ? WHERE id = ?", (int(closed), sid))
 
