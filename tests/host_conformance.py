@@ -14,6 +14,8 @@ Harness protocol (duck-typed)::
     key_part                           text the host's session keys contain (its node or clip name)
     adapter                            the adapter object
     scene(plate_pattern, out_dir)      set up the host's clip/node; returns ctx
+    another_scene(plate_pattern, out_dir)  the same again with the host's default names in a second
+                                       unsaved script / default-named comp / same-named clip; returns ctx
     place(ctx, frame, points, box)     prompts in engine pixels (top-left); the harness converts
                                        them to the host's convention (Nuke y-up, Fusion normalised)
     act(ctx, action)                   trigger the action as the artist would; pump the host's
@@ -90,6 +92,29 @@ class HostConformance:
         task = harness.act(ctx, "track_forward")
         assert task.error is None and len(harness.mattes()) == 1
         assert len(host_env.engine.sessions.handles()) == 1
+
+    def test_default_named_scenes_on_two_plates_get_two_sessions(self, harness, host_env, plate, root):
+        """Two unsaved scripts (both ``RotoAI1``), two ``Composition1`` comps (both ``Loader1``), two
+        clips named alike: each plate gets its own session and its own mattes, never the other's."""
+        pattern, sample = plate
+        ctx = harness.scene(pattern, root / "out")
+        harness.place(ctx, 1001, [(*centre(sample), 1)], None)
+        task = harness.act(ctx, "track_both")
+        assert task.error is None, (task.error, harness.messages())
+        first = harness.mattes()
+        other, other_sample = write_plate(root / "other", frames=6, seed=11)
+        ctx2 = harness.another_scene(other, root / "out")  # the same output base: the folders must differ too
+        harness.place(ctx2, 1002, [(*centre(other_sample, 1002), 1)], None)
+        task = harness.act(ctx2, "track_both")
+        assert task.error is None, (task.error, harness.messages())
+        sessions = [h.session for h in host_env.engine.sessions.handles()]
+        assert len(sessions) == 2 and len({h.key for h in host_env.engine.sessions.handles()}) == 2
+        assert sorted(str(Path(s.data.clip.path).parent) for s in sessions) == sorted(
+            [str(Path(pattern).parent), str(Path(other).parent)])
+        m = harness.mattes()[-1]
+        assert (m["first"], m["last"]) == (1001, 1006)  # the second plate's frames, not the first's 1001-1008
+        assert m["pattern"] not in [f["pattern"] for f in first]
+        assert all(Path(m["pattern"].replace("####", str(f))).is_file() for f in range(1001, 1007))
 
     def test_matte_and_qc(self, harness, host_env, plate, root):
         pattern, sample = plate

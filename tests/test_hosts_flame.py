@@ -62,6 +62,9 @@ class FlameHarness:
             return self.flame.PyClipNode("plate", clip)
         return clip
 
+    def another_scene(self, pattern, out_dir):
+        return self.scene(pattern, out_dir)  # another "Reel 1" with another clip named "plate"
+
     def place(self, item, frame, points, box):
         """What the artist does in the dialog: the frame is shown at half size, clicks are in widget pixels."""
         from roto_flame_dialog import PromptModel

@@ -36,7 +36,7 @@ def nuke(monkeypatch):
 
 class NukeHarness:
     name = "nuke"
-    key_part = "RotoAI1"
+    key_part = "nuke:"
 
     def __init__(self, nuke):
         import roto_nuke
@@ -56,6 +56,12 @@ class NukeHarness:
         node = nuke.createNode("RotoAI")
         node.setInput(0, src)
         node["output"].setValue(str(out_dir))
+        return node
+
+    def another_scene(self, pattern, out_dir):
+        self.nuke.scriptClear()  # File > New: a second unsaved script, its node named RotoAI1 again
+        node = self.scene(pattern, out_dir)
+        node["output"].setValue("")  # the default folder (the knob names one folder: it is the artist's)
         return node
 
     def place(self, node, frame, points, box):
@@ -246,3 +252,82 @@ def test_status_menu_reports_features(nuke, host_env, monkeypatch):
     roto_nuke.status()
     text = nuke._state["messages"][-1]
     assert "Tracking: available" in text and "Depth: Depth is not available" in text
+
+
+def _keys(server):
+    return sorted(h.key for h in server.engine.sessions.handles())
+
+
+def test_a_saved_and_reopened_script_keeps_its_session_key(nuke, host_env, plate, root):
+    h = NukeHarness(nuke)
+    pattern, sample = plate
+    node = h.scene(pattern, root / "out")
+    h.place(node, 1001, [(*centre(sample), 1)], None)
+    assert h.act(node, "track_both").error is None, h.messages()
+    (key,) = _keys(host_env)
+    uid = node["roto_id"].value()
+    assert uid and uid in key and "Root" not in key  # the node's own id, not the script's name
+    script = root / "sh010_v001.nk"
+    nuke.scriptSaveAs(str(script))
+    nuke.scriptClear()
+    nuke.scriptOpen(str(script))
+    node = nuke.toNode("RotoAI1")
+    assert node["roto_id"].value() == uid
+    task = h.act(node, "undo")  # the session found again: its history is there
+    assert task.error is None and any(m.startswith("Undo: ") for m in h.messages()), h.messages()
+    assert _keys(host_env) == [key]
+    nuke.scriptSaveAs(str(root / "sh010_v002.nk"))  # Save As a new version: still the same session
+    assert h.act(nuke.toNode("RotoAI1"), "redo").error is None and _keys(host_env) == [key]
+
+
+def test_a_pasted_copy_starts_its_own_session_and_the_original_keeps_its_own(nuke, host_env, plate, root):
+    h = NukeHarness(nuke)
+    pattern, sample = plate
+    node = h.scene(pattern, root / "out")
+    h.place(node, 1001, [(*centre(sample), 1)], None)
+    assert h.act(node, "track_both").error is None, h.messages()
+    (key,) = _keys(host_env)
+    copy = nuke.copy_paste(node)
+    assert copy.name() == "RotoAI2" and copy["roto_id"].value() == node["roto_id"].value()
+    copy["output"].setValue(str(root / "out2"))
+    assert h.act(copy, "track_both").error is None, h.messages()
+    assert copy["roto_id"].value() != node["roto_id"].value()
+    assert len(_keys(host_env)) == 2 and key in _keys(host_env)
+    assert h.act(node, "track_forward").error is None and len(_keys(host_env)) == 2  # the original: its own again
+
+
+def test_another_plate_on_the_same_node_is_a_new_session(nuke, host_env, plate, root):
+    from tests.serverkit import write_plate
+
+    h = NukeHarness(nuke)
+    pattern, sample = plate
+    node = h.scene(pattern, root / "out")
+    h.place(node, 1001, [(*centre(sample), 1)], None)
+    assert h.act(node, "track_both").error is None, h.messages()
+    other, other_sample = write_plate(root / "other", frames=6, seed=11)
+    node.input(0)["file"].setValue(other)
+    h.place(node, 1001, [(*centre(other_sample), 1)], None)
+    assert h.act(node, "track_both").error is None, h.messages()
+    assert len(_keys(host_env)) == 2 and h.mattes()[0]["last"] == 1006
+
+
+def test_the_servers_refusal_of_a_key_on_another_plate_reaches_the_artist(nuke, host_env, plate, root, monkeypatch):
+    """A key that still collided (e.g. sent by an older adapter) is refused by the server; the
+    artist reads the server's sentence, nothing raises."""
+    import roto_host
+    from tests.serverkit import write_plate
+
+    monkeypatch.setattr(roto_host, "session_key", lambda host, uid, path: "nuke:Root:RotoAI1")
+    h = NukeHarness(nuke)
+    pattern, sample = plate
+    node = h.scene(pattern, root / "out")
+    h.place(node, 1001, [(*centre(sample), 1)], None)
+    assert h.act(node, "track_both").error is None, h.messages()
+    other, other_sample = write_plate(root / "other", frames=6, seed=11)
+    nuke.scriptClear()
+    node = h.scene(other, root / "out2")
+    h.place(node, 1001, [(*centre(other_sample), 1)], None)
+    task = h.act(node, "track_both")
+    assert task.state == "failed" and "made on" in task.error and str(root / "plate") in task.error
+    assert h.messages()[-1] == "Ultimate Rotoscopy: " + task.error
+    assert h.mattes() == []

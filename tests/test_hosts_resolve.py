@@ -64,6 +64,10 @@ class ResolveHarness:
         self.comp.select(loader)
         return {"loader": loader, "prompts": []}
 
+    def another_scene(self, pattern, out_dir):
+        self.comp = self.fake.Comp()  # another clip's comp: Composition1 with Loader1 again
+        return self.scene(pattern, out_dir)
+
     def place(self, ctx, frame, points, box, width=64, height=48):
         self.comp.CurrentTime = float(frame - 1001)  # the playhead, in comp time (GlobalIn 0 = plate 1001)
         masks = []

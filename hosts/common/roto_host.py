@@ -17,11 +17,13 @@ Long work runs in a background thread; every call into the host goes through
 artist as ``adapter.message(text, error=True)`` with the engine's sentence.
 """
 
+import hashlib
 import importlib.util
 import os
 import sys
 import threading
 import traceback
+import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -127,6 +129,41 @@ class HostAdapter(object):
     def call_in_main(self, fn, *args):
         """Run ``fn(*args)`` in the host's UI thread and return its result."""
         return fn(*args)
+
+
+def session_key(host, node_id, plate):
+    """The session key of one node/tool on one plate: ``host:<node id>:<plate digest>``.
+
+    ``node_id`` is unique per node (a uuid kept on the node, see :func:`own_id`, or the host's own
+    id), so two unsaved scripts or two default-named comps never share a session; the plate's
+    digest gives a node pointed at another plate a new session (pointing it back resumes the old
+    one). The key never contains a script, comp or node name: renaming or saving keeps it."""
+    plate = os.path.normpath(os.path.expanduser(str(plate)))
+    return "%s:%s:%s" % (host, node_id, hashlib.sha1(plate.encode("utf-8")).hexdigest()[:12])
+
+
+def folder_name(name, node_id):
+    """``<name>_<8 hex>``: the default output folder of one node, so two scripts' or comps' nodes
+    with the same default name never write their mattes into one folder."""
+    return "%s_%s" % (name, hashlib.sha1(str(node_id).encode("utf-8")).hexdigest()[:8])
+
+
+def own_id(current, name, others):
+    """The id a node keeps (or gets) for :func:`session_key`; store it on the node with ``name``.
+
+    ``current`` is the id stored on the node ("" when none yet), ``name`` the node's name now,
+    ``others`` ``(id, name stored with that id, name now)`` for the host's other nodes. A copied
+    node carries its original's id: a node whose id another node also holds gets a fresh one,
+    unless it is the node that claimed the id (the name stored with it is its own name), so the
+    original keeps its session and the copy starts its own. When neither claims it, the first one
+    used keeps it (and from then on claims it)."""
+    current = str(current or "").strip()
+    if current:
+        for oid, stored, oname in others:
+            if str(oid or "").strip() == current and stored == oname and oname != name:
+                return uuid.uuid4().hex
+        return current
+    return uuid.uuid4().hex
 
 
 def missing_methods(adapter):
@@ -314,7 +351,7 @@ def _run(task):
                                   colourspace=source.get("colourspace"))
     sid = session["session"]
     if action == "cancel_jobs":  # hosts whose scripts run in separate processes cancel through the server
-        active = [j for j in client.jobs(sid).get("jobs", []) if j.get("state") in ("queued", "running")]
+        active = [j for j in client.jobs(sid).get("jobs", []) if j.get("state") in ("queued", "waiting", "running")]
         for j in active:
             client.cancel(j["id"])
         task.result = {"cancelled": [j["id"] for j in active]}

@@ -48,6 +48,20 @@ def _flame_sequence(pattern, first, last):
     return pattern.replace("#" * n, "[%0*d-%0*d]" % (n, first, n, last))
 
 
+def clip_id(clip):
+    """The clip's own id: its Wiretap node id (unique in the project; Flame gives one for clips in
+    the Media Panel), else the project, reel and clip names (a Batch clip not in the Media Panel)."""
+    try:
+        uid = str(clip.get_wiretap_node_id() or "")
+    except Exception:  # older Flame, or not in the Media Panel
+        uid = ""
+    if uid:
+        return uid
+    parent = getattr(clip, "parent", None)
+    return "%s/%s/%s" % (flame.projects.current_project.name, _value(getattr(parent, "name", "")) if parent else "",
+                         _value(clip.name))
+
+
 class FlameHost(roto_host.HostAdapter):
     name = "flame"
     adapter_dir = HERE
@@ -62,7 +76,7 @@ class FlameHost(roto_host.HostAdapter):
             return ctx["source"]
         clip = ctx["clip"]
         name = str(_value(clip.name))
-        key = "flame:%s:%s" % (flame.projects.current_project.name, name)
+        uid = clip_id(clip)
         path = None
         try:
             path = clip.versions[0].tracks[0].segments[0].file_path
@@ -72,9 +86,10 @@ class FlameHost(roto_host.HostAdapter):
         if m:  # Flame's name.[1001-1010].exr: hand the engine one frame, it finds the sequence
             path = path[:m.start()] + m.group(1) + path[m.end():]
         if path and os.path.isfile(path):
-            src = {"path": path, "key": key, "shot": name}
+            src = {"path": path, "shot": name}
         else:
-            src = {"path": self._export(clip, name), "key": key, "shot": name, "rendered": True}
+            src = {"path": self._export(clip, name), "shot": name, "rendered": True}
+        src["key"] = roto_host.session_key("flame", uid, src["path"])
         ctx["source"] = src
         return src
 
@@ -95,7 +110,8 @@ class FlameHost(roto_host.HostAdapter):
 
     def output_dir(self, ctx, source):
         base = os.environ.get("ROTO_FLAME_OUTPUT")
-        name = str(_value(ctx["clip"].name))
+        # the clip's id in the folder name: two clips of one name never write into one folder
+        name = roto_host.folder_name(str(_value(ctx["clip"].name)), clip_id(ctx["clip"]))
         if base:
             return os.path.join(os.path.expanduser(base), name)
         if source and source.get("path") and not source.get("rendered"):

@@ -39,6 +39,34 @@ def upstream_read(node):
     return None
 
 
+ID_KNOB, OWNER_KNOB = "roto_id", "roto_id_node"  # hidden knobs of the RotoAI gizmo
+
+
+def _all_nodes():
+    try:
+        return nuke.allNodes(group=nuke.root(), recurseGroups=True)
+    except TypeError:
+        return nuke.allNodes()
+
+
+def node_id(node):
+    """The node's own id (main thread): a uuid made on its first use and kept in the hidden
+    ``roto_id`` knob, so it is saved with the script and survives save/reopen and Save As. A copy
+    pasted into the same script carries its original's id; it gets a fresh one on its first use
+    (see :func:`roto_host.own_id`), so it starts its own session."""
+    if node.knob(ID_KNOB) is None:  # not a RotoAI gizmo: nothing to keep an id in
+        return "node-" + node.fullName()
+    name = node.fullName()
+    others = [(n[ID_KNOB].value(), str(n[OWNER_KNOB].value()), n.fullName())
+              for n in _all_nodes() if n is not node and n.knob(ID_KNOB) is not None and n.knob(OWNER_KNOB) is not None]
+    uid = roto_host.own_id(node[ID_KNOB].value(), name, others)
+    if uid != str(node[ID_KNOB].value()):
+        node[ID_KNOB].setValue(uid)
+    if str(node[OWNER_KNOB].value()) != name:
+        node[OWNER_KNOB].setValue(name)
+    return uid
+
+
 def _colourspace(read):
     try:
         value = str(read["colorspace"].value())
@@ -62,18 +90,20 @@ class NukeHost(roto_host.HostAdapter):
         if node.input(0) is None:
             raise roto_host.HostProblem("Connect the plate (a Read) to %s's input first." % node.name())
         read = upstream_read(node)
-        key = "nuke:%s:%s" % (nuke.root().name(), node.fullName())
+        uid = node_id(node)
         if read is not None:
-            return {"path": nuke.filename(read), "first": int(read["first"].value()), "last": int(read["last"].value()),
-                    "colourspace": _colourspace(read), "key": key, "shot": node.name()}
-        return self._render_input(node, key)
+            path = nuke.filename(read)
+            return {"path": path, "first": int(read["first"].value()), "last": int(read["last"].value()),
+                    "colourspace": _colourspace(read), "key": roto_host.session_key("nuke", uid, path),
+                    "shot": node.name()}
+        return self._render_input(node, uid)
 
-    def _render_input(self, node, key):
+    def _render_input(self, node, uid):
         """A non-Read input: render it once to a temporary EXR sequence (reused while it is there)."""
         src = node.input(0)
         first, last = int(src.firstFrame()), int(src.lastFrame())
         folder = os.path.join(self.output_dir(node, None), "input")
-        pattern = os.path.join(folder, "%s_input.####.exr" % node.name())
+        pattern = os.path.join(folder, "%s_input.####.exr" % node.name())  # the folder is the node's own
         if not all(os.path.isfile(roto_host.frame_path(pattern, f)) for f in range(first, last + 1)):
             if not os.path.isdir(folder):
                 os.makedirs(folder)
@@ -83,7 +113,8 @@ class NukeHost(roto_host.HostAdapter):
                 nuke.execute(write, first, last)
             finally:
                 nuke.delete(write)
-        return {"path": pattern, "first": first, "last": last, "colourspace": None, "key": key, "shot": node.name(),
+        return {"path": pattern, "first": first, "last": last, "colourspace": None,
+                "key": roto_host.session_key("nuke", uid, pattern), "shot": node.name(),
                 "rendered": True}
 
     def prompts(self, node, session):
@@ -117,7 +148,8 @@ class NukeHost(roto_host.HostAdapter):
             base = os.path.dirname(source["path"])
         else:
             base = os.path.join(os.path.expanduser("~"), "roto")
-        return os.path.join(base, "roto", node.name())
+        # the node's id in the name: two scripts' RotoAI1 (unsaved, or side by side) never write into one folder
+        return os.path.join(base, "roto", roto_host.folder_name(node.name(), node_id(node)))
 
     # --- feedback -------------------------------------------------------------------------
 

@@ -44,6 +44,25 @@ def _reg(tool):
     return tool.GetAttrs().get("TOOLS_RegID")
 
 
+ID_DATA, OWNER_DATA = "RotoAI.id", "RotoAI.tool"  # the tool's custom data (saved with the comp)
+
+
+def tool_id(comp, tool):
+    """The tool's own id: Fusion has no persistent unique tool id, so a uuid is made on first use
+    and kept in the tool's custom data (``SetData``), saved with the comp. A copy pasted into the
+    same comp carries its original's data; it gets a fresh id on first use (``roto_host.own_id``)."""
+    name = tool.GetAttrs()["TOOLS_Name"]
+    others = [(t.GetData(ID_DATA), t.GetData(OWNER_DATA), t.GetAttrs()["TOOLS_Name"])
+              for t in _tools(comp, False) if t is not tool and _reg(t) in SOURCE_TOOLS]
+    current = tool.GetData(ID_DATA)
+    uid = roto_host.own_id(current, name, others)
+    if uid != current:
+        tool.SetData(ID_DATA, uid)
+    if tool.GetData(OWNER_DATA) != name:
+        tool.SetData(OWNER_DATA, name)
+    return uid
+
+
 class ResolveHost(roto_host.HostAdapter):
     name = "resolve"
     adapter_dir = HERE
@@ -64,8 +83,9 @@ class ResolveHost(roto_host.HostAdapter):
         if not path:
             raise roto_host.HostProblem("%s has no file to read." % attrs["TOOLS_Name"])
         ctx["tool"] = tool
-        comp_name = comp.GetAttrs().get("COMPS_Name", "comp")
-        return {"path": path, "key": "resolve:%s:%s" % (comp_name, attrs["TOOLS_Name"]), "shot": attrs["TOOLS_Name"]}
+        uid = tool_id(comp, tool)  # comp and tool names are Fusion's defaults on every clip: not a key
+        return {"path": path, "key": roto_host.session_key("resolve", uid, path), "shot": attrs["TOOLS_Name"],
+                "folder": roto_host.folder_name(attrs["TOOLS_Name"], uid)}
 
     def prompts(self, ctx, session):
         comp, tool = ctx["comp"], ctx["tool"]
@@ -95,7 +115,7 @@ class ResolveHost(roto_host.HostAdapter):
 
     def output_dir(self, ctx, source):
         base = os.environ.get("ROTO_RESOLVE_OUTPUT")
-        name = source.get("shot", "roto")
+        name = source.get("folder") or source.get("shot", "roto")
         if base:
             return os.path.join(os.path.expanduser(base), name)
         return os.path.join(os.path.dirname(source["path"]), "roto", name)

@@ -77,7 +77,7 @@ class PyVersion(PyFlameObject):
 
 
 class PyClip(PyArchiveEntry):
-    __slots__ = ("versions", "start_frame", "width", "height", "_frames")
+    __slots__ = ("versions", "start_frame", "width", "height", "_frames", "_wiretap_id")
 
     def __init__(self, name: str, file_path: str = "", *, parent=None, frames: str | None = None, first: int = 1001,
                  width: int = 64, height: int = 48):
@@ -87,6 +87,12 @@ class PyClip(PyArchiveEntry):
         self.start_frame = first
         self.width, self.height = width, height
         self._frames = frames  # what an export of this clip renders (a #### pattern), for clips without a file
+        _state["clips"] = _state.get("clips", 0) + 1
+        self._wiretap_id = "/projects/fake_project/clip_%06d" % _state["clips"]
+
+    def get_wiretap_node_id(self) -> str:
+        """Unique in the project, but only for a clip in the Media Panel (in a reel), as Flame says."""
+        return self._wiretap_id if isinstance(self.parent, PyReel) else ""
 
 
 class PyReel(PyArchiveEntry):

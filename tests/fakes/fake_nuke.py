@@ -351,8 +351,72 @@ def toNode(name: str):  # noqa: N802
     return None
 
 
-def allNodes(filter: str | None = None) -> list:  # noqa: N802, A002
+def allNodes(filter: str | None = None, group=None, recurseGroups: bool = False) -> list:  # noqa: N802, A002
+    if group is not None and group is not _state["root"]:
+        raise RuntimeError("fake nuke: only the root group exists")
     return [n for n in _state["nodes"] if filter is None or n._class == filter]
+
+
+# --- scripts: save, open, copy/paste (what persists is what Nuke writes to a .nk) ----------------
+
+
+def _snapshot(node: Node) -> dict:
+    return {"class": node._class, "name": node._name, "xy": [node._x, node._y], "size": node._size,
+            "knobs": {k: v.value() for k, v in node._knobs.items() if not isinstance(v, PyScript_Knob)},
+            "inputs": [i._name if i is not None else None for i in node._inputs]}
+
+
+def scriptSaveAs(filename: str, overwrite: int = -1) -> None:  # noqa: N802
+    """Write the script (the fake's own JSON, not .nk) and make it the root's name."""
+    import json
+
+    _require_main("nuke.scriptSaveAs")
+    _state["root"]["name"].setValue(filename)
+    Path(filename).write_text(json.dumps({"frame": _state["frame"], "nodes": [_snapshot(n) for n in _state["nodes"]]}))
+
+
+def scriptClear() -> None:  # noqa: N802
+    """Close the script: an empty, unsaved one (the plugin path and menus stay, as in a running Nuke)."""
+    keep = {k: _state[k] for k in ("plugin_path", "menus")}
+    reset()
+    _state.update(keep)
+
+
+def scriptOpen(filename: str) -> None:  # noqa: N802
+    """Open a script written by :func:`scriptSaveAs`: the nodes come back with their saved knob values
+    (a gizmo's knobs are rebuilt from the .gizmo on the plugin path, as Nuke does)."""
+    import json
+
+    scriptClear()
+    data = json.loads(Path(filename).read_text())
+    _state["root"]["name"].setValue(filename)
+    _state["frame"] = data["frame"]
+    made = {}
+    for snap in data["nodes"]:
+        node = _make(snap["class"])
+        node._name, (node._x, node._y) = snap["name"], snap["xy"]
+        node._size = tuple(snap["size"]) if snap["size"] else None
+        for k, v in snap["knobs"].items():
+            if node.knob(k) is not None:
+                node[k].setValue(v)
+        made[node._name] = (node, snap["inputs"])
+    for node, inputs in made.values():
+        for i, name in enumerate(inputs):
+            if name is not None:
+                node.setInput(i, made[name][0])
+
+
+def copy_paste(node: Node) -> Node:
+    """What Edit > Copy then Edit > Paste of ``node`` gives (test helper): every knob value copied,
+    hidden ones included, the same inputs, and a new name when the original's is taken."""
+    snap = _snapshot(node)
+    new = _make(snap["class"])
+    for k, v in snap["knobs"].items():
+        new[k].setValue(v)
+    for i, n in enumerate(node._inputs):
+        if n is not None:
+            new.setInput(i, n)
+    return new
 
 
 def delete(node: Node) -> None:
