@@ -43,10 +43,13 @@ except ImportError:  # pragma: no cover - Python 2 hosts are not supported
 API = "/v1"
 DEFAULT_PORT = 47810
 DEFAULT_URL = "http://127.0.0.1:%d" % DEFAULT_PORT
+#: a job is ``queued``, then ``waiting`` while another job holds its session or the GPU (its
+#: progress ``message`` says which), then ``running``; it ends in one of TERMINAL_STATES
+ACTIVE_STATES = ("queued", "waiting", "running")
 TERMINAL_STATES = ("succeeded", "failed", "cancelled", "interrupted")
 
 __all__ = ["RotoClient", "ServerError", "ServerNotRunning", "config_dir", "token_path", "read_token",
-           "server_url", "DEFAULT_URL", "DEFAULT_PORT", "TERMINAL_STATES"]
+           "server_url", "DEFAULT_URL", "DEFAULT_PORT", "ACTIVE_STATES", "TERMINAL_STATES"]
 
 
 # --- where things are ---------------------------------------------------------------------

@@ -19,7 +19,9 @@ Third-party packages can also register kinds from the entry-point group
 :func:`register_job_kind` when imported).
 
 **Runner.** Jobs run in worker threads, each holding its session's lock (and the GPU lock when
-the kind needs it) for its whole run. Progress updates a sequence number clients poll (long
+the kind needs it) for its whole run. A job is ``queued`` until a worker takes it, ``waiting``
+while another job holds its session (or the GPU) — its progress ``message`` names that job, and a
+cancel ends it at once — and ``running`` once it holds what it needs. Progress updates a sequence number clients poll (long
 poll) or stream (SSE). Cancelling sets the job's :class:`~engine.util.progress.CancelToken`;
 the engine stops between frames and keeps what it finished. Every state change is written to
 SQLite: a server stopped gracefully puts its running jobs back in the queue, and a restarted
@@ -37,7 +39,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -56,7 +58,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger("roto.server")
 
 TERMINAL = ("succeeded", "failed", "cancelled", "interrupted")
-ACTIVE = ("queued", "running")
+ACTIVE = ("queued", "waiting", "running")
 ENTRY_POINT_GROUP = "ultimate_rotoscopy.server_jobs"
 STOP_REASON = "the server is stopping; the job resumes when it starts again"
 
@@ -250,7 +252,10 @@ class JobManager:
         resumed = []
         for row in self.store.jobs(ACTIVE):
             job = Job.from_row(row)
-            if job.state == "running":
+            if job.state == "waiting":  # it never started: back in the queue, same attempt
+                job.state = "queued"
+                job.progress = dict(job.progress or {}, message="queued again after the server restarted")
+            elif job.state == "running":
                 kind = job_kinds().get(job.kind)
                 if kind is not None and kind.resumable and job.attempt < self.max_attempts:
                     job.attempt += 1
@@ -273,13 +278,14 @@ class JobManager:
         """Stop taking jobs; running ones stop between frames and go back to the queue."""
         self.stopping = True
         with self._lock:
-            running = [j for j in self._jobs.values() if j.state == "running"]
+            running = [j for j in self._jobs.values() if j.state in ("waiting", "running")]
         for j in running:
             j.cancel.cancel(STOP_REASON)
         deadline = time.monotonic() + timeout
         for j in running:
             with j.cond:
-                j.cond.wait_for(lambda j=j: j.state != "running", timeout=max(0.0, deadline - time.monotonic()))
+                j.cond.wait_for(lambda j=j: j.state not in ("waiting", "running"),
+                                timeout=max(0.0, deadline - time.monotonic()))
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # --- API --------------------------------------------------------------------------------
@@ -331,7 +337,8 @@ class JobManager:
     def cancel(self, jid: str) -> Job:
         job = self.get(jid)
         with job.cond:
-            if job.state == "queued":
+            if job.state in ("queued", "waiting"):  # not started: it ends now (a waiting worker lets go)
+                job.cancel.cancel("cancelled by the user")
                 job.state = "cancelled"
                 job.finished = time.time()
                 job.error = Cancelled("cancelled before it started").to_dict()
@@ -383,6 +390,28 @@ class JobManager:
 
         return update
 
+    @contextlib.contextmanager
+    def _acquire(self, job: Job, lock: OwnedLock, owner: str, what: str) -> Iterator[None]:
+        """Hold ``lock`` for ``job``; while another holder has it the job is ``waiting``, its
+        progress saying for what (a cancel or a server stop ends the wait with Cancelled)."""
+        from engine.server.errors import Busy
+
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(lock.hold(owner, timeout=0))
+            except Busy:
+                holder = lock.owner or "another request"
+                with job.cond:
+                    if job.state not in TERMINAL:  # not if a cancel came first
+                        job.state = "waiting"
+                        job.progress = {"stage": "waiting", "done": 0, "total": 0, "fraction": 0.0, "frame": None,
+                                        "eta": None, "message": f"waiting for {holder} to finish with {what}; "
+                                                                f"it starts then (cancel it to give up)"}
+                        job.touch()
+                self._save(job)
+                stack.enter_context(lock.hold(owner, cancel=job.cancel))
+            yield
+
     def _execute(self, job: Job) -> None:
         if job.state != "queued" or self.stopping:
             return
@@ -392,16 +421,23 @@ class JobManager:
         except RotoError as exc:
             self._set(job, state="failed", error=exc.to_dict(), finished=time.time())
             return
-        self._set(job, state="running", started=time.time(), error=None)
         owner = f"job {job.id} ({job.kind})"
         try:
             model, run, gpu, _ = kind.resolve()
             params = model.model_validate(job.params)
             ctx = JobContext(job, handle, self.roots, job.cancel, self._progress(job))
-            with handle.lock.hold(owner, cancel=job.cancel):
+            with self._acquire(job, handle.lock, owner, "this session"):
                 handle.busy_job = job.id
                 try:
-                    with self.gpu.hold(owner, cancel=job.cancel) if gpu else contextlib.nullcontext():
+                    with self._acquire(job, self.gpu, owner, "the GPU") if gpu else contextlib.nullcontext():
+                        with job.cond:
+                            if job.state in TERMINAL:  # cancelled while it waited: already recorded
+                                return
+                            if (job.progress or {}).get("stage") == "waiting":
+                                job.progress = None
+                            job.state, job.started, job.error = "running", time.time(), None
+                            job.touch()
+                        self._save(job)
                         result = run(ctx, params)
                     with contextlib.suppress(Exception):
                         handle.summary()
@@ -409,6 +445,8 @@ class JobManager:
                     handle.busy_job = None
             self._set(job, state="succeeded", result=result, finished=time.time())
         except Cancelled as exc:
+            if job.state in TERMINAL:  # cancelled while it waited: already recorded
+                return
             if self.stopping and job.cancel.reason == STOP_REASON and kind.resumable:
                 job.cancel = CancelToken()
                 self._set(job, state="queued", progress=dict(job.progress or {}, message=STOP_REASON))

@@ -465,6 +465,12 @@ function follow(job, label, onDone) {
     S.job = j;
     const p = j.progress || {};
     $('job-progress').value = p.fraction || 0;
+    if (j.state === 'queued' || j.state === 'waiting') {  // not started: say what it waits for
+      document.body.dataset.job = j.state;
+      $('job-label').textContent = `${label} — ${p.stage === 'waiting' && p.message ? p.message : j.state}`;
+      return;
+    }
+    document.body.dataset.job = 'running';
     $('job-label').textContent = `${label}${p.frame !== undefined && p.frame !== null ? ` — frame ${p.frame}` : ''}`
       + (p.total ? `  ${p.done}/${p.total}` : '') + (p.eta ? `  ${Math.round(p.eta)} s left` : '');
     const now = performance.now();
