@@ -437,3 +437,31 @@ def test_deliverables_are_named_after_the_plate_not_the_servers_project_file(ser
     exp = client.wait(client.export(s3, str(root / "out_user"), format="exr")["id"])
     assert exp["state"] == "succeeded", exp["error"]
     assert sorted(p.name for p in (root / "out_user").glob("*.exr")) == [f"sh010.{f}.exr" for f in range(1001, 1009)]
+
+
+def test_a_project_path_the_server_cannot_write_is_a_4xx_not_a_500(server, client, plate, root):
+    """A bad client-given path (a folder, an unwritable place) answers 4xx with the sentence; 500 stays
+    for the server's own faults (a bug, its own state folder)."""
+    from engine.errors import OutputError
+    from engine.server.errors import InternalError, http_status
+
+    folder = root / "out"
+    folder.mkdir()
+    with pytest.raises(ServerError) as e:
+        client.open_session(plate[0], project=str(folder), backend="fake")
+    assert e.value.status == 400 and e.value.code == "output_error"
+    assert str(folder) in e.value.text
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = root / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        try:
+            with pytest.raises(ServerError) as e:
+                client.open_session(plate[0], project=str(locked / "sh010.roto.json"), backend="fake")
+            assert e.value.status == 400 and e.value.code == "output_error"
+        finally:
+            locked.chmod(0o755)
+    assert http_status(OutputError("cannot write the file", path=str(root / "x.roto.json"))) == 400
+    assert http_status(OutputError("cannot write the file",
+                                   path="/var/tmp/roto/sessions/plate-39aa5398dd.roto.json")) == 500
+    assert http_status(InternalError("a bug")) == 500

@@ -65,12 +65,21 @@ class InternalError(RotoError):
 
 
 def http_status(exc: RotoError) -> int:
-    """The HTTP status a :class:`RotoError` is answered with."""
+    """The HTTP status a :class:`RotoError` is answered with.
+
+    An :class:`OutputError` is about a path the request named (a project file that is a folder, an
+    output folder that cannot be written): 400, the client chooses another path. Only when the file
+    is one the server keeps in its own state folder (a key's project file) is it the server's fault,
+    500 — as are :class:`InternalError` (a bug) and :class:`Interrupted`."""
+    if isinstance(exc, OutputError):
+        from engine.export.naming import is_server_project
+
+        return 500 if exc.path and is_server_project(exc.path) else 400
     table: list[tuple[type[RotoError], int]] = [
         (Unauthorized, 401), (PathRefused, 403), (NotFound, 404), (RequestTooLarge, 413),
         (InvalidRequest, 422), (Busy, 409), (Cancelled, 409), (FeatureUnavailable, 501),
         (BackendUnavailable, 503), (DependencyMissing, 503), (ModelError, 503), (SessionError, 400),
-        (InputError, 400), (OutputError, 500), (Interrupted, 500), (InternalError, 500),
+        (InputError, 400), (Interrupted, 500), (InternalError, 500),
     ]
     for cls, status in table:
         if isinstance(exc, cls):
