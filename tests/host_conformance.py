@@ -137,6 +137,9 @@ class HostConformance:
         task = harness.act(ctx, "track_both")  # must not raise
         assert task.state == "failed" and "outside the folders" in task.error
         assert any("outside the folders" in m for m in harness.messages())
+        # what the artist (or TD) can do about it: the engine was started by the host, not by them
+        assert f"roto install-host {harness.name} --root DIR" in task.error and "ROTO_SERVER_ROOTS" in task.error
+        assert "Start the server with --root" not in task.error and str(root) in task.error
         assert harness.mattes() == []
 
     def test_a_missing_feature_is_explained(self, harness, host_env, plate, root, monkeypatch):

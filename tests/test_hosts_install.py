@@ -73,3 +73,33 @@ def test_link_and_dry_run_change_nothing_they_should_not(tmp_path, capsys):
 def test_unknown_host_is_refused():
     with pytest.raises(SystemExit):
         main(["install-host", "houdini"])
+
+
+def test_roots_are_recorded_in_the_command_the_hosts_start_the_engine_with(tmp_path, capsys, monkeypatch):
+    """A host starts the engine itself: the folders it may use must come from install-host (A-C#4)."""
+    from engine.cli.main import build_parser
+    from engine.server.settings import ServerConfig
+
+    shows = tmp_path / "shows"
+    shows.mkdir()
+    monkeypatch.chdir(tmp_path)
+    dest = tmp_path / "f"
+    assert main(["install-host", "flame", "--dest", str(dest), "--root", str(shows), "--root", "mnt/x"]) == 0
+    cmd = json.loads((dest / "roto_host.json").read_text())["server_command"]
+    assert cmd == [sys.executable, "-m", "engine", "serve", "--root", str(shows), "--root", str(tmp_path / "mnt" / "x")]
+    out = capsys.readouterr().out
+    assert f"the engine a host starts may use: {shows}, {tmp_path / 'mnt' / 'x'}" in out and "does not exist" in out
+    # what `roto serve` makes of that command: exactly those roots, not the home folder
+    args = build_parser().parse_args(cmd[3:])
+    assert [str(r) for r in ServerConfig.from_env({}, roots=[Path(r) for r in args.root]).roots] == cmd[5::2]
+    # with a command of its own, the roots are added to it
+    assert main(["install-host", "resolve", "--dest", str(tmp_path / "s"), "--lib", str(tmp_path / "lib"),
+                 "--server-command", "/opt/roto/bin/roto serve", "--root", str(shows)]) == 0
+    cmd = json.loads((tmp_path / "lib" / "roto_host.json").read_text())["server_command"]
+    assert cmd == ["/opt/roto/bin/roto", "serve", "--root", str(shows)]
+    # without --root the output says the engine only sees the home folder
+    assert main(["install-host", "nuke", "--dest", str(tmp_path / "n"), "--no-register"]) == 0
+    assert "your home folder only (add --root DIR" in capsys.readouterr().out
+    # --link records no command: the environment variable is named instead
+    assert main(["install-host", "nuke", "--link", "--no-register", "--root", str(shows), "--dry-run"]) == 0
+    assert f"ROTO_SERVER_ROOTS={shows}" in capsys.readouterr().out

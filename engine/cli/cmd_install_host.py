@@ -3,12 +3,14 @@
     roto install-host nuke    [--dest DIR] [--nuke-home DIR] [--link] [--no-register]
     roto install-host flame   [--dest DIR] [--link]
     roto install-host resolve [--dest DIR] [--lib DIR] [--link]
-    (all: [--server-command CMD] [--dry-run])
+    (all: [--server-command CMD] [--root DIR ...] [--dry-run])
 
 By default the adapter is **copied** with the engine's stdlib-only client beside it (as
 ``roto_client.py``) and a ``roto_host.json`` naming the command that starts the server (this
 Python's ``-m engine serve``), so the host starts the engine itself when it is not running.
-``--link`` copies nothing and points the host at this checkout instead (studio set-ups that
+Each ``--root DIR`` is added to that command as ``--root DIR``: the folders the engine a host
+starts may read and write (default: the home folder only; studio plates under ``/shows`` or
+``/mnt`` need a ``--root``). ``--link`` copies nothing and points the host at this checkout instead (studio set-ups that
 manage ``NUKE_PATH`` / ``DL_PYTHON_HOOK_PATH`` themselves). Manual steps: ``docs/hosts/``.
 """
 
@@ -56,6 +58,9 @@ def register(sub) -> None:
     p.add_argument("--link", action="store_true", help="point the host at this checkout instead of copying")
     p.add_argument("--server-command", metavar="CMD",
                    help="command that starts the engine server (default: this Python -m engine serve)")
+    p.add_argument("--root", action="append", metavar="DIR", default=[],
+                   help="a folder the engine the host starts may read and write (plates, output); repeatable. "
+                        "Replaces the default (your home folder): add --root ~ to keep it")
     p.add_argument("--nuke-home", metavar="DIR", help="nuke: the .nuke folder whose init.py is edited (default ~/.nuke)")
     p.add_argument("--no-register", action="store_true", help="nuke: do not edit ~/.nuke/init.py (print the line)")
     p.add_argument("--lib", metavar="DIR", help="resolve: folder for the adapter modules (default: <config dir>/hosts/resolve)")
@@ -73,10 +78,34 @@ def repo_root() -> Path:
     return root
 
 
+def roots(args: argparse.Namespace) -> list[str]:
+    """The ``--root`` folders, absolute."""
+    return [os.path.abspath(os.path.expanduser(r)) for r in getattr(args, "root", None) or []]
+
+
 def server_command(args: argparse.Namespace) -> list[str]:
     if args.server_command:
-        return shlex.split(args.server_command, posix=os.name != "nt")
-    return [sys.executable, "-m", "engine", "serve"]
+        cmd = shlex.split(args.server_command, posix=os.name != "nt")
+    else:
+        cmd = [sys.executable, "-m", "engine", "serve"]
+    for r in roots(args):
+        cmd += ["--root", r]
+    return cmd
+
+
+def note_roots(plan: Plan, args: argparse.Namespace, recorded: bool) -> None:
+    """Say which folders the engine a host starts may use (and how to change them)."""
+    folders = roots(args)
+    for r in folders:
+        if not os.path.isdir(r):
+            plan.note(f"note: the root {r} does not exist (yet)")
+    if not recorded:
+        if folders:
+            plan.note(f"--link records no server command: set ROTO_SERVER_ROOTS={os.pathsep.join(folders)} in the "
+                      f"host's environment (or ROTO_SERVER_COMMAND) so the engine it starts may use them")
+        return
+    plan.note("the engine a host starts may use: " + (", ".join(folders) if folders else
+                                                       "your home folder only (add --root DIR for plates elsewhere)"))
 
 
 def _config_dir() -> Path:
@@ -141,6 +170,7 @@ def install_nuke(args: argparse.Namespace, plan: Plan, root: Path) -> None:
         target = Path(args.dest).expanduser() if args.dest else nuke_home / "ultimate_rotoscopy"
         copy_files(plan, "nuke", root, target)
         plan.write(target / "roto_host.json", host_json(args))
+    note_roots(plan, args, recorded=not args.link)
     block = f"{MARK_BEGIN}\nimport nuke\nnuke.pluginAddPath({str(target)!r})\n{MARK_END}"
     init = nuke_home / "init.py"
     if args.no_register:
@@ -155,6 +185,7 @@ def install_flame(args: argparse.Namespace, plan: Plan, root: Path) -> None:
     if args.link:
         plan.note(f"no copy: set DL_PYTHON_HOOK_PATH={root / 'hosts' / 'flame'} (the hooks find hosts/common and "
                   f"engine/client.py in this checkout) and restart Flame, or rescan the Python hooks")
+        note_roots(plan, args, recorded=False)
         return
     shared = Path("/opt/Autodesk/shared/python")
     if args.dest:
@@ -165,6 +196,7 @@ def install_flame(args: argparse.Namespace, plan: Plan, root: Path) -> None:
         target = _config_dir() / "hosts" / "flame"
     copy_files(plan, "flame", root, target)
     plan.write(target / "roto_host.json", host_json(args))
+    note_roots(plan, args, recorded=True)
     if target.parent != shared:
         plan.note(f"set DL_PYTHON_HOOK_PATH={target} in Flame's environment (or copy the folder to {shared})")
     plan.note("restart Flame or rescan the Python hooks: right-click a clip > Ultimate Rotoscopy")
@@ -195,6 +227,7 @@ def install_resolve(args: argparse.Namespace, plan: Plan, root: Path) -> None:
         lib = Path(args.lib).expanduser() if args.lib else _config_dir() / "hosts" / "resolve"
         copy_files(plan, "resolve", root, lib)
         plan.write(lib / "roto_host.json", host_json(args))
+    note_roots(plan, args, recorded=not args.link)
     for title, action in RESOLVE_ACTIONS.items():
         plan.write(scripts / f"{title}.py", resolve_entry(lib, action))
     plan.note("in Resolve: Fusion page > Workspace > Scripts > Ultimate Rotoscopy")

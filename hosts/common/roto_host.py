@@ -20,6 +20,7 @@ artist as ``adapter.message(text, error=True)`` with the engine's sentence.
 import hashlib
 import importlib.util
 import os
+import re
 import sys
 import threading
 import traceback
@@ -275,9 +276,37 @@ def fail(adapter, ctx, action, exc, key=None):
     task = Task(adapter, ctx, action, key)
     Task.last = task
     task.state = "failed"
-    task.error = getattr(exc, "text", None) or "%s: %s" % (type(exc).__name__, exc)
+    task.error = _error_text(exc, adapter) or getattr(exc, "text", None) or "%s: %s" % (type(exc).__name__, exc)
     _say(adapter, task.error, error=True)
     return task
+
+
+def refused_text(exc, host):
+    """A ``path_refused`` error as the artist should read it: the server's "start the server with
+    --root" is not something an artist can do when the host started the engine, so the sentence
+    names what can be done instead (``roto install-host <host> --root DIR`` or ROTO_SERVER_ROOTS)."""
+    text = exc.text
+    hint = str((getattr(exc, "data", None) or {}).get("hint") or "").rstrip(".")
+    roots = re.search(r"\(roots: ([^)]*)\)", hint)
+    if hint and hint in text:
+        text = text[:text.index(hint)].rstrip()
+    return (text + " The engine may only use the folders it was started with%s. To add one, re-run "
+            "`roto install-host %s --root DIR` (once per folder, e.g. --root /shows), or set ROTO_SERVER_ROOTS "
+            "where the engine starts; then quit the running engine (its pid is in server.json in the roto config "
+            "folder) so the host starts it again with them."
+            % (" (" + roots.group(1) + ")" if roots else "", host or "<host>"))
+
+
+def _error_text(exc, adapter):
+    """The sentence to show for ``exc``, or None for an unexpected error."""
+    if isinstance(exc, HostProblem):
+        return exc.text
+    for mod in (sys.modules.get("roto_client"), sys.modules.get("engine.client")):
+        if mod is not None and isinstance(exc, getattr(mod, "ServerError", ())):
+            if exc.code == "path_refused":
+                return refused_text(exc, getattr(adapter, "name", None))
+            return exc.text
+    return None
 
 
 def _say(adapter, text, error=False):
@@ -295,11 +324,7 @@ def _work(task):
         task.state = "done"
     except Exception as exc:  # never raise into the host
         task.state = "failed"
-        module = sys.modules.get("roto_client")
-        text = exc.text if isinstance(exc, HostProblem) else None
-        for mod in (module, sys.modules.get("engine.client")):
-            if mod is not None and isinstance(exc, getattr(mod, "ServerError", ())):
-                text = exc.text
+        text = _error_text(exc, adapter)
         if text is None:
             text = "Ultimate Rotoscopy hit an unexpected error: %s: %s" % (type(exc).__name__, exc)
             traceback.print_exc()
