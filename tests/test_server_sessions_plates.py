@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
-from tests.serverkit import (client, client_for, fake_backends, isolated_config, plate, root,  # noqa: F401
-                             running_server, server, write_plate)
+from tests.fakes.segmenter import FakeSegmenter
+from tests.serverkit import (centre, client, client_for, fake_backends, isolated_config, plate, root,  # noqa: F401
+                             running_server, server, wait_until, write_plate)
 
 from engine.client import ServerError  # noqa: E402
 
@@ -76,3 +80,82 @@ def test_a_restarted_server_lists_the_sessions_it_stored(tmp_path, root, isolate
         assert not listed[a]["loaded"] and not listed[a]["closed"] and listed[gone]["closed"]
         assert c.session(a)["session"] == a  # a listed session opens by its id
         assert {s["session"]: s for s in c.sessions()["sessions"]}[a]["loaded"]
+
+
+# --- reads while a job holds the session -----------------------------------------------------------
+
+
+class GatedSegmenter(FakeSegmenter):
+    """The fake segmenter, whose propagation stops after ``before`` frames until ``gate`` is set:
+    a job that holds its session for as long as the test needs, with no timing involved."""
+
+    gate = threading.Event()
+    before = 2
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.cache_token = f"gated-{time.monotonic_ns()}"  # never served from the result cache
+
+    def propagate(self, state, start, end, direction, obj_ids=None):
+        for n, item in enumerate(super().propagate(state, start, end, direction, obj_ids)):
+            if n == self.before:
+                assert self.gate.wait(60), "the test never opened the gate"
+            yield item
+
+
+@pytest.fixture
+def gated(fake_backends):  # noqa: F811
+    from engine.backends import registry
+
+    GatedSegmenter.gate = threading.Event()
+    registry.register_segmenter("gated", lambda **kw: GatedSegmenter(), priority=-10, title="gated fake test")
+    yield GatedSegmenter.gate
+    GatedSegmenter.gate.set()  # never leave a job thread waiting
+    registry._SEGMENTERS.pop("gated", None)
+
+
+def _job_holds(srv, c, sid, jid) -> bool:
+    h = srv.engine.sessions.get(sid)
+    return h.busy_job == jid and (c.job(jid)["progress"] or {}).get("done", 0) >= GatedSegmenter.before
+
+
+def _reads_answer_while_the_job_runs(srv, c, sid, jid):
+    summary = c.session(sid)
+    assert summary["session"] == sid and summary["busy"] and jid in summary["busy"]
+    assert summary["objects"][0]["name"] == "hero"
+    png = c.preview(sid, 1002)  # the frame the job made a mask for, drawn over the plate
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png != c.preview(sid, 1002, overlay=False)
+    assert c.job(jid)["state"] == "running"  # the answers came while the job still held the session
+    return summary
+
+
+def test_summary_and_preview_answer_while_a_job_holds_the_session(tmp_path, root, isolated_config, gated, plate):
+    pattern, sample = plate
+    with running_server(tmp_path, [root], lock_timeout=5.0) as srv:
+        c = client_for(srv)
+        sid = c.open_session(pattern, key="k", backend="gated")["session"]
+        c.set_prompts(sid, "hero", 1001, points=[centre(sample)])
+        job = c.track(sid, direction="forward")
+        assert wait_until(lambda: _job_holds(srv, c, sid, job["id"]), timeout=30)
+        summary = _reads_answer_while_the_job_runs(srv, c, sid, job["id"])
+        assert summary["objects"][0]["frames_with_masks"] > 1  # as far as the job has got
+        gated.set()
+        assert c.wait(job["id"], poll=0.1)["state"] == "succeeded"  # the reads did not upset it
+        assert c.session(sid)["objects"][0]["frames_with_masks"] == 8 and c.session(sid)["busy"] is None
+
+
+def test_after_a_restart_summary_and_preview_answer_while_a_job_holds_the_session(tmp_path, root, isolated_config,
+                                                                                  gated, plate):
+    pattern, sample = plate
+    with running_server(tmp_path, [root]) as srv:
+        c = client_for(srv)
+        sid = c.open_session(pattern, key="k", backend="gated")["session"]
+        c.set_prompts(sid, "hero", 1001, points=[centre(sample)])
+    with running_server(tmp_path, [root], lock_timeout=5.0) as srv:  # nothing of the session in memory
+        c = client_for(srv)
+        job = c.track(sid, direction="forward")
+        assert wait_until(lambda: _job_holds(srv, c, sid, job["id"]), timeout=30)
+        summary = _reads_answer_while_the_job_runs(srv, c, sid, job["id"])
+        assert summary["key"] == "k" and summary["objects"][0]["prompts"] == 1
+        gated.set()
+        assert c.wait(job["id"], poll=0.1)["state"] == "succeeded"

@@ -6,14 +6,16 @@ the store); the :class:`Session` itself is opened lazily. Hosts usually pass a `
 session, whose project file the server keeps in its state folder.
 
 Interactive edits (prompts, keyframes, undo) wait at most ``lock_timeout`` seconds for a busy
-session or GPU, then answer :class:`~engine.server.errors.Busy`. Sessions never share objects,
-prompts or results: every edit goes through the handle of the session it names.
+session or GPU, then answer :class:`~engine.server.errors.Busy`. Reads (summary, preview) never
+wait for a job: they answer from a copy of the session as far as the job has got. Sessions never
+share objects, prompts or results: every edit goes through the handle of the session it names.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +44,8 @@ class SessionHandle:
         self.busy_job: str | None = None
         self._session: Session | None = None
         self._summary: dict[str, Any] | None = None
+        self._read_lock = threading.Lock()  # reads beside a job: one at a time, with their own plate reader
+        self._reader: Any = None  # that plate reader (a Clip), kept between reads
 
     @property
     def session(self) -> Session:
@@ -61,18 +65,50 @@ class SessionHandle:
 
     def summary(self) -> dict[str, Any]:
         """Refresh the summary (lock held)."""
-        s = self.session
+        data = self.describe(self.session)
+        self._summary = data
+        return data
+
+    def describe(self, s: Session) -> dict[str, Any]:
         data = s.summary()
         data["session"] = self.id
         data["project"] = str(self.project)
         data["key"] = self.key
         data["width"], data["height"] = s.data.clip.width, s.data.clip.height
         data["object_names"] = {str(o.id): o.name for o in s.data.objects.values()}
-        self._summary = data
         return data
 
     def cached_summary(self) -> dict[str, Any] | None:
         return self._summary
+
+    def read_only(self) -> Session:
+        """A copy of the session to read while a job holds the lock (call with ``_read_lock`` held).
+
+        From the loaded session: its tables copied (``dict(d)`` copies in one step under the GIL,
+        so a job adding results meanwhile cannot break the copy), its history shared for reading,
+        and a plate reader of its own (readers are not shared between threads). Not loaded yet
+        (a job is opening it): the project file as last saved (written atomically). Never saved."""
+        import dataclasses
+
+        from engine.session.session import Session
+
+        live = self._session
+        if live is None:
+            if not self.project.is_file():
+                raise SessionError("the session's project file is gone", path=str(self.project),
+                                   hint="Open the clip again to start a new session")
+            copy = Session.open(self.project, autosave=False, clip=self._reader)
+        else:
+            d = live.data
+            data = dataclasses.replace(d, objects=dict(d.objects), prompts=dict(d.prompts),
+                                       keyframes=dict(d.keyframes), results=dict(d.results), meta=dict(d.meta))
+            copy = Session(data, path=self.project, history=live.history, clip=self._reader, autosave=False)
+        return copy
+
+    def keep_reader(self, copy: Session) -> None:
+        """Keep the plate reader a read-only copy opened (``_read_lock`` held)."""
+        if copy._clip is not None:
+            self._reader = copy._clip
 
 
 def _slug(text: str) -> str:
@@ -87,8 +123,6 @@ class SessionManager:
         self.gpu = gpu
         self.lock_timeout = lock_timeout
         self._handles: dict[str, SessionHandle] = {}
-        import threading
-
         self._lock = threading.Lock()
 
     # --- opening --------------------------------------------------------------------------
@@ -217,21 +251,30 @@ class SessionManager:
             self.store.set_session_closed(sid, True)
         with self._lock:
             self._handles.pop(sid, None)
+        with h._read_lock:
+            reader, h._reader = h._reader, None
+            if reader is not None:
+                reader.close()
 
     # --- reads ----------------------------------------------------------------------------
 
+    def _read_wait(self, h: SessionHandle) -> float:
+        """How long a read waits for the session lock: not at all behind a job (it reads a copy
+        instead), briefly behind an interactive edit."""
+        return 0.0 if h.busy_job else min(0.5, self.lock_timeout)
+
     def summary(self, sid: str) -> dict[str, Any]:
+        from engine.server.errors import Busy
+
         h = self.get(sid)
         try:
-            with h.lock.hold("reading the session", timeout=min(0.5, self.lock_timeout)):
+            with h.lock.hold("reading the session", timeout=self._read_wait(h)):
                 return dict(h.summary(), busy=None)
-        except Exception as exc:
-            from engine.server.errors import Busy
-
-            cached = h.cached_summary()
-            if isinstance(exc, Busy) and cached is not None:
-                return dict(cached, busy=h.lock.owner)
-            raise
+        except Busy:
+            pass
+        owner = h.lock.owner
+        with h._read_lock:  # a job has it: describe a copy, as far as the job has got
+            return dict(h.describe(h.read_only()), busy=owner or h.busy_job)
 
     # --- edits ----------------------------------------------------------------------------
 
@@ -318,9 +361,20 @@ class SessionManager:
     def preview_png(self, sid: str, frame: int, overlay: bool, max_size: int) -> bytes:
         from engine.server.preview import render_preview
 
+        from engine.server.errors import Busy
+
         h = self.get(sid)
-        with h.lock.hold("drawing a preview", timeout=self.lock_timeout):
-            return render_preview(h.session, frame, overlay=overlay, max_size=max_size)
+        try:
+            with h.lock.hold("drawing a preview", timeout=self._read_wait(h)):
+                return render_preview(h.session, frame, overlay=overlay, max_size=max_size)
+        except Busy:
+            pass
+        with h._read_lock:  # a job has it: draw a copy with the masks the job has made so far
+            copy = h.read_only()
+            try:
+                return render_preview(copy, frame, overlay=overlay, max_size=max_size)
+            finally:
+                h.keep_reader(copy)
 
 
 def _listed(sid: str, clip: str, project: str, key: str | None, h: SessionHandle | None, *, closed: bool,
