@@ -331,3 +331,33 @@ def test_the_servers_refusal_of_a_key_on_another_plate_reaches_the_artist(nuke, 
     assert task.state == "failed" and "made on" in task.error and str(root / "plate") in task.error
     assert h.messages()[-1] == "Ultimate Rotoscopy: " + task.error
     assert h.mattes() == []
+
+
+def test_job_errors_name_the_step_in_the_host_not_a_cli_command(nuke, host_env, plate, root):
+    """Errors of the server's jobs read as host steps ("Track an object first"), not `roto track …
+    --session FILE` or `--model prior`, which an artist cannot type (audit C#10); the CLI keeps its own."""
+    h = NukeHarness(nuke)
+    pattern, sample = plate
+    node = h.scene(pattern, root / "out")
+    h.place(node, 1001, [(*centre(sample), 1)], None)
+    for action in ("shapes", "matte"):  # nothing tracked yet
+        task = h.act(node, action)
+        assert task.state == "failed" and task.error.endswith("Track an object first."), task.error
+        assert "roto track" not in h.messages()[-1] and "--session" not in h.messages()[-1]
+
+
+def test_host_hints_drop_cli_options_and_keep_the_rest():
+    from engine.errors import BackendUnavailable, PromptError
+    from engine.server.hints import job_error
+
+    err = BackendUnavailable("depth needs Depth Anything 3 weights, and none are here",
+                             hint="Run `roto models fetch da3-small` (~138 MB) and try again. `--model prior` runs "
+                                  "the pipeline on a fixed ground-plane layout, which is not a depth estimate")
+    data = job_error(err)
+    assert data["hint"] == "Run `roto models fetch da3-small` (~138 MB) and try again."
+    assert "--model" not in data["text"] and data["text"].startswith("depth needs Depth Anything 3 weights")
+    assert "--model prior" in err.sentence()  # the CLI's own sentence is unchanged
+    data = job_error(PromptError("the session has no objects", hint="Track something first: roto track ... --session FILE"))
+    assert data["text"] == "the session has no objects. Track an object first."
+    keep = PromptError("no prompt on frame 1001", hint="Place a point on the object")
+    assert job_error(keep) == keep.to_dict()

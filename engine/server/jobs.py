@@ -453,7 +453,9 @@ class JobManager:
             else:
                 self._set(job, state="cancelled", error=exc.to_dict(), finished=time.time())
         except RotoError as exc:
-            self._set(job, state="failed", error=exc.to_dict(), finished=time.time())
+            from engine.server.hints import job_error  # hints an artist in a host can act on
+
+            self._set(job, state="failed", error=job_error(exc), finished=time.time())
         except Exception as exc:  # a bug: log it with a reference, answer a sentence
             ref = uuid.uuid4().hex[:8]
             log.exception("job %s (%s) failed [ref %s]", job.id, job.kind, ref)
