@@ -26,8 +26,9 @@ poll) or stream (SSE). Cancelling sets the job's :class:`~engine.util.progress.C
 the engine stops between frames and keeps what it finished. Every state change is written to
 SQLite: a server stopped gracefully puts its running jobs back in the queue, and a restarted
 server re-runs queued jobs and resumes jobs that were running (the track/export/matte/QC kinds
-are idempotent: finished work is served from the cache or skipped) up to ``max_attempts``; a
-job it cannot resume is reported ``interrupted``.
+are idempotent: finished work is served from the cache or skipped — a track goes on from the
+frames its interrupted run finished, an export skips the frames already written and valid) up to
+``max_attempts``; a job it cannot resume is reported ``interrupted``.
 """
 
 from __future__ import annotations

@@ -562,7 +562,10 @@ class Session:
     def _run(self, run: Run, objs: list[int], lo: int, hi: int, cancel: CancelToken | None, from_cache: list[bool]):
         """Yield ``(frame, {obj: (rle, confidence, occluded)})`` for one backend run from keyframe
         ``run.start``. A complete run is cached; an unchanged run is served from the cache
-        (``from_cache`` gets True). Cancellation is checked before every frame.
+        (``from_cache`` gets True). Cancellation is checked before every frame. The frames an
+        interrupted run finished are cached too (``runs-partial``): the same run later serves them
+        from the cache and continues from the last one whose masks are all visible (its masks
+        condition the rest), so a cancelled or server-stopped track resumes instead of starting over.
         """
         from engine.backends.base import Prompt
         from engine.ops import rle
@@ -576,11 +579,24 @@ class Session:
                 check_cancel(cancel)
                 yield item
             return
+        outputs: list[tuple[int, dict[int, tuple[dict, float, bool]]]] = []
+        start, cond = run.start, {o: self.data.keyframes[(o, run.start)] for o in objs}
+        partial = list(self.cache.get("runs-partial", key) or [])
+        while partial and not all(o in partial[-1][1] and not partial[-1][1][o][2] for o in objs):
+            partial.pop()  # resume only from a frame where every object is visible
+        if partial:
+            from_cache.append(True)
+            for item in partial:
+                check_cancel(cancel)
+                outputs.append(item)
+                yield item
+                if not lo <= item[0] <= hi:
+                    return
+            start, cond = partial[-1][0], {o: partial[-1][1][o][0] for o in objs}
         state = self._state()
         for o in objs:
-            backend.add_prompt(state, run.start, o, Prompt(mask=rle.decode(self.data.keyframes[(o, run.start)])))
-        outputs: list[tuple[int, dict[int, tuple[dict, float, bool]]]] = []
-        gen = backend.propagate(state, run.start, run.end, run.direction, objs)
+            backend.add_prompt(state, start, o, Prompt(mask=rle.decode(cond[o])))
+        gen = backend.propagate(state, start, run.end, run.direction, objs)
         complete = False
         try:
             for pf in gen:
@@ -596,6 +612,8 @@ class Session:
             close = getattr(gen, "close", None)
             if close:
                 close()
+            if not complete and outputs:
+                self.cache.put("runs-partial", key, outputs, persist=True)
         if complete:
             self.cache.put("runs", key, outputs, persist=True)
 
