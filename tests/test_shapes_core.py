@@ -208,3 +208,33 @@ def test_small_point_budget_on_a_jagged_outline_is_spent_where_the_error_is():
         got[n] = iou(rasterize_key(fit.key, m.shape), m)
     assert got[8] >= 0.8 and got[12] >= 0.85 and got[24] >= 0.9, got
     assert got[12] >= got[8] - 0.02 and got[24] >= got[12] - 0.02, got
+
+
+def test_handle_fit_never_collapses_when_a_newton_step_overshoots():
+    # a gently bent span whose anchor tangents are off by ~30-50 degrees (as at an anchor next
+    # to a tight turn): an unguarded Newton step threw one early sample's parameter to the end
+    # of the curve, every later sample followed it (monotonic order), the least squares lost its
+    # footing and fell back to short handles — a worse curve, and a "max error" of ~290 px
+    # measured between samples and curve points at parameters nowhere near them
+    from engine.shapes.bezier import _unit, bezier_eval, curve_distance, fit_span
+
+    t = np.linspace(0.0, 1.0, 200)
+    x = t - 0.0916 * np.sin(np.pi * t) - 0.0279 * np.sin(2 * np.pi * t)
+    y = -0.3198 * np.sin(np.pi * t + 1.2208) - 0.0018 * np.sin(2 * np.pi * t + 2.2331)
+    d = 250.0 * np.c_[x, y]
+    d -= d[0]
+
+    def rot(a):
+        return np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+
+    t1 = rot(-0.8499) @ _unit(d[3] - d[0])
+    t2 = rot(-0.4964) @ _unit(d[-4] - d[-1])
+
+    def true_error(seg):
+        return float(curve_distance(d, bezier_eval(seg, np.linspace(0.0, 1.0, 3000))).max())
+
+    seg0, err0, _ = fit_span(d, t1, t2, iterations=0)  # chord-length parameters only
+    seg, err, errs = fit_span(d, t1, t2)
+    assert err <= err0 and err == pytest.approx(errs.max())
+    assert true_error(seg) <= true_error(seg0)
+    assert true_error(seg) < 5.0 and err < 25.0

@@ -254,13 +254,23 @@ def _generate(d: np.ndarray, u: np.ndarray, tan1: np.ndarray, tan2: np.ndarray) 
 
 
 def _reparam(d: np.ndarray, u: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """One Newton step towards each sample's nearest point on ``seg``, safeguarded.
+
+    A step is kept only where it brings the sample's curve point closer: where the Newton
+    denominator is tiny or negative the raw step can throw a parameter to the far end of the
+    curve, and the monotonic ordering below would then drag every later sample there with it
+    (the least squares then sees all samples at one parameter and the fit collapses).
+    """
     q = bezier_eval(seg, u) - d
     q1 = _bezier_d1(seg, u)
     q2 = _bezier_d2(seg, u)
     num = (q * q1).sum(axis=1)
     den = (q1 * q1).sum(axis=1) + (q * q2).sum(axis=1)
-    step = np.where(np.abs(den) > 1e-12, num / np.where(np.abs(den) > 1e-12, den, 1.0), 0.0)
+    ok = den > 1e-12
+    step = np.where(ok, num / np.where(ok, den, 1.0), 0.0)
     nu = np.clip(u - step, 0.0, 1.0)
+    better = np.linalg.norm(bezier_eval(seg, nu) - d, axis=1) < np.linalg.norm(q, axis=1)
+    nu = np.where(ok & better, nu, u)
     nu[0], nu[-1] = 0.0, 1.0
     return np.maximum.accumulate(nu)
 
@@ -283,11 +293,15 @@ def fit_span(d: np.ndarray, tan1: np.ndarray, tan2: np.ndarray,
     u = _chord_params(d)
     seg = _generate(d, u, tan1, tan2)
     err = _errors(d, seg, u)
+    best = (float((err * err).sum()), seg, err)
     for _ in range(iterations):
         u = _reparam(d, u, seg)
         seg = _generate(d, u, tan1, tan2)
         err = _errors(d, seg, u)
-    return seg, float(err.max()), err
+        sse = float((err * err).sum())
+        if sse <= best[0]:  # an iteration that makes the least-squares fit worse is not kept
+            best = (sse, seg, err)
+    return best[1], float(best[2].max()), best[2]
 
 
 def _fit_recursive(d: np.ndarray, tan1: np.ndarray, tan2: np.ndarray, tol: float, offset: int,

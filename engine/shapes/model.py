@@ -42,7 +42,7 @@ class BezierKey:
     left: np.ndarray
     right: np.ndarray
     corner: np.ndarray
-    error: float = 0.0  # max distance (px) from the matte's iso-line to this key's curve, when fitted
+    error: float = 0.0  # max distance (px) between the matte's iso-line and this key's curve, when fitted
 
     def __post_init__(self) -> None:
         import numpy as np

@@ -614,6 +614,16 @@ def _animate(track: _Track, opts: ShapeOptions, flow: _FlowSource, cancel: Cance
     return keys, prepared, anchors_at
 
 
+def _outline_error(key: BezierKey, samples: np.ndarray) -> float:
+    """The largest distance (px) between a key's curve and the outline, both ways: how far the
+    outline strays from the curve and the curve from the outline (the symmetric Hausdorff
+    distance of the two closed polylines)."""
+    curve = sample_key(key, 0.5)
+    if len(curve) == 0 or len(samples) == 0:
+        return float("inf")
+    return float(max(curve_distance(samples, curve).max(), curve_distance(curve, samples).max()))
+
+
 def _reduce_keys(keys: dict[int, BezierKey], prepared: dict[int, _Frame], tol: float) -> dict[int, BezierKey]:
     """Keep only the keys needed for linear interpolation to stay within ``tol`` of every frame's outline."""
     frames = sorted(keys)
@@ -659,7 +669,10 @@ def shapes_from_mattes(frames: Sequence[int], get_alpha: Callable[[int], np.ndar
     ``get_alpha(frame)`` gives the matte (bool mask or float alpha ``(H, W)``, None when the
     object has none); ``get_image(frame)`` the plate (for optical flow; optional). Returns the
     shapes and a report (``frames``, ``shapes``, ``points``, ``max_error_px``,
-    ``frames_over_tolerance``, ``events``, ``seconds``).
+    ``frames_over_tolerance``, ``events``, ``seconds``). ``max_error_px`` is the largest
+    distance, over every frame of every shape (interpolated frames included), between the
+    shape's curve and that frame's matte outline, measured both ways; each key's ``error`` is
+    that distance on its frame, and ``frames_over_tolerance`` counts the keys over the tolerance.
     """
     opts = options or ShapeOptions()
     if opts.keys not in ("all", "needed"):
@@ -699,6 +712,7 @@ def shapes_from_mattes(frames: Sequence[int], get_alpha: Callable[[int], np.ndar
 
     events: list[dict[str, Any]] = []
     outer_names: list[str] = []
+    frame_errs: list[float] = []
     n_outer = sum(1 for t in tracks if not t.hole)
     for ti, t in enumerate(tracks):
         keys, prepared, _ = _animate(t, opts, flow, cancel, tick)
@@ -716,6 +730,13 @@ def shapes_from_mattes(frames: Sequence[int], get_alpha: Callable[[int], np.ndar
             s.notes.append(f"ends on frame {t.frames[-1]} ({t.ended_by})")
         if not t.hole:
             outer_names.append(name)
+        # the error of every frame (keys and in-betweens) against its own matte outline
+        for f, contour in zip(t.frames, t.contours):
+            k = s.at(f)
+            e = _outline_error(k, np.asarray(contour, np.float64))
+            frame_errs.append(e)
+            if f in s.keys:
+                s.keys[f].error = e
         shapes.append(s)
     # holes: the outer shape they sit in (on their first frame)
     import cv2
@@ -740,7 +761,7 @@ def shapes_from_mattes(frames: Sequence[int], get_alpha: Callable[[int], np.ndar
         "holes": len([s for s in shapes if s.hole]),
         "points": [s.n_points for s in shapes],
         "keys": sum(len(s.keys) for s in shapes),
-        "max_error_px": round(max(errs), 3) if errs else 0.0,
+        "max_error_px": round(max(frame_errs), 3) if frame_errs else 0.0,
         "frames_over_tolerance": int(sum(e > opts.tolerance for e in errs)),
         "feather_px": [round(s.feather, 2) for s in shapes],
         "events": events,
