@@ -258,13 +258,19 @@ def _keys(server):
     return sorted(h.key for h in server.engine.sessions.handles())
 
 
-def test_a_saved_and_reopened_script_keeps_its_session_key(nuke, host_env, plate, root):
+def _tracked_node(nuke, host_env, plate, root):
+    """A RotoAI node on ``plate``, clicked and tracked: (harness, node, its session key)."""
     h = NukeHarness(nuke)
     pattern, sample = plate
     node = h.scene(pattern, root / "out")
     h.place(node, 1001, [(*centre(sample), 1)], None)
     assert h.act(node, "track_both").error is None, h.messages()
     (key,) = _keys(host_env)
+    return h, node, key
+
+
+def test_a_saved_and_reopened_script_keeps_its_session_key(nuke, host_env, plate, root):
+    h, node, key = _tracked_node(nuke, host_env, plate, root)
     uid = node["roto_id"].value()
     assert uid and uid in key and "Root" not in key  # the node's own id, not the script's name
     script = root / "sh010_v001.nk"
@@ -281,12 +287,7 @@ def test_a_saved_and_reopened_script_keeps_its_session_key(nuke, host_env, plate
 
 
 def test_a_pasted_copy_starts_its_own_session_and_the_original_keeps_its_own(nuke, host_env, plate, root):
-    h = NukeHarness(nuke)
-    pattern, sample = plate
-    node = h.scene(pattern, root / "out")
-    h.place(node, 1001, [(*centre(sample), 1)], None)
-    assert h.act(node, "track_both").error is None, h.messages()
-    (key,) = _keys(host_env)
+    h, node, key = _tracked_node(nuke, host_env, plate, root)
     copy = nuke.copy_paste(node)
     assert copy.name() == "RotoAI2" and copy["roto_id"].value() == node["roto_id"].value()
     copy["output"].setValue(str(root / "out2"))
