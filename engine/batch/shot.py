@@ -114,8 +114,13 @@ class _Shared:
                 self.dirty = False
 
     def save_from_tracker(self) -> None:
+        """Between two tracked frames: save when another stage asked to, and at least every
+        AUTOSAVE_SECONDS anyway, so a killed run keeps the frames tracked so far (and the session
+        resumes its unfinished run from them)."""
+        from engine.session.session import AUTOSAVE_SECONDS
+
         with self.lock:
-            if self.dirty:
+            if self.dirty or time.monotonic() - self.session._last_save > AUTOSAVE_SECONDS:
                 self.session.save()
                 self.dirty = False
 
@@ -320,8 +325,9 @@ def _run(shot: ShotSpec, wanted: list[str], result: ShotResult, journal: Journal
                 shared.tracking = False
                 shared.session.save()  # the results so far (a cancelled run keeps them)
                 shared.dirty = False
-        reports["track"].note = (f"{rep.frames_written} frames, {rep.runs_from_cache}/{rep.runs} runs from cache, "
-                                 f"backend {rep.backend}")
+        resumed = f", {rep.frames_resumed} resumed from an interrupted run" if rep.frames_resumed else ""
+        reports["track"].note = (f"{rep.frames_written} frames, {rep.runs_from_cache}/{rep.runs} runs from cache"
+                                 f"{resumed}, backend {rep.backend}")
         timings.get("track").items += rep.frames_written
         journal.append("done", stage="track", unit="all", digest=st.track_digest(session, direction))
 

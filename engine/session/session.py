@@ -39,6 +39,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from engine.media.clip import Clip
 
 AUTOSAVE_SECONDS = 10.0
+PARTIAL_META = "runs_partial"
+
+
+def _load_partial(doc: Any) -> dict[str, list]:
+    """The unfinished runs stored in a project file (``meta["runs_partial"]``); damaged entries are dropped."""
+    out: dict[str, list] = {}
+    for key, items in (doc or {}).items() if isinstance(doc, dict) else ():
+        try:
+            out[str(key)] = [(int(f), {int(o): (dict(v[0]), float(v[1]), bool(v[2])) for o, v in objs.items()})
+                             for f, objs in items]
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError):
+            continue
+    return out
 
 
 @dataclass
@@ -53,6 +66,7 @@ class PropagationReport:
     backend_reason: str = ""
     cancelled: bool = False
     occluded: dict[int, list[int]] = field(default_factory=dict)  # object -> frames flagged occluded
+    frames_resumed: int = 0  # frames an interrupted run had finished, served again instead of recomputed
 
 
 class Session:
@@ -72,6 +86,9 @@ class Session:
         self._cache = cache
         self._decoded: dict[tuple[int, int], Any] = {}
         self._last_save = 0.0
+        # run cache key -> the outputs of a run not finished yet (live lists while it runs); saved in the
+        # project file (meta "runs_partial") so a killed process resumes from them (see _run)
+        self._partial: dict[str, list] = _load_partial(data.meta.get(PARTIAL_META))
 
     # --- construction ------------------------------------------------------------------
 
@@ -507,6 +524,9 @@ class Session:
                 raise PromptError("nothing to propagate: no object has a prompt or keyframe yet",
                                   hint="Add a point, box or mask prompt on a frame first")
             return report_
+        live = {self.run_cache_key(run, run_objs) for run, run_objs in plans.items()}
+        for k in [k for k in self._partial if k not in live]:
+            del self._partial[k]  # keyframes or settings changed since: those frames are not reusable
         label = f"propagate {direction} {lo}-{hi}" + (f" around {around}" if around is not None else "")
         rec = Recorder(self.data, label)
         pending: dict[tuple[int, int], dict[str, tuple[dict, float, bool, int]]] = defaultdict(dict)
@@ -542,6 +562,7 @@ class Session:
                         on_final(frame)
                     self._save_if_needed()
                 report_.runs_from_cache += int(any(from_cache))
+                report_.frames_resumed += sum(1 for x in from_cache if isinstance(x, int) and x is not True)
         except Cancelled:
             report_.cancelled = True
             raise
@@ -575,22 +596,30 @@ class Session:
         cached = self.cache.get("runs", key)
         if cached is not None:
             from_cache.append(True)
+            self._partial.pop(key, None)
             for item in cached:
                 check_cancel(cancel)
                 yield item
             return
         outputs: list[tuple[int, dict[int, tuple[dict, float, bool]]]] = []
         start, cond = run.start, {o: self.data.keyframes[(o, run.start)] for o in objs}
-        partial = list(self.cache.get("runs-partial", key) or [])
+        # the frames an interrupted run finished: from the run cache (graceful stop) or from the project
+        # file (saved every AUTOSAVE_SECONDS while the run goes on, so a kill -9 loses at most that)
+        stored = [list(self.cache.get("runs-partial", key) or []), list(self._partial.get(key) or [])]
+        partial = max(stored, key=len)
         while partial and not all(o in partial[-1][1] and not partial[-1][1][o][2] for o in objs):
             partial.pop()  # resume only from a frame where every object is visible
+        self._partial[key] = outputs  # live: save() writes what is finished so far
         if partial:
             from_cache.append(True)
             for item in partial:
                 check_cancel(cancel)
                 outputs.append(item)
+                if lo <= item[0] <= hi:
+                    from_cache.append(item[0])  # one resumed frame (counted in the report)
                 yield item
                 if not lo <= item[0] <= hi:
+                    self._partial.pop(key, None)
                     return
             start, cond = partial[-1][0], {o: partial[-1][1][o][0] for o in objs}
         state = self._state()
@@ -615,6 +644,7 @@ class Session:
             if not complete and outputs:
                 self.cache.put("runs-partial", key, outputs, persist=True)
         if complete:
+            self._partial.pop(key, None)
             self.cache.put("runs", key, outputs, persist=True)
 
     def run_cache_key(self, run: Run, objs: list[int]) -> str:
@@ -759,9 +789,19 @@ class Session:
             self.path = Path(path)
         if self.path is None:
             raise SessionError("the session has no project file yet", hint="Pass --session FILE or save(path)")
+        self._stash_partial()
         project.save(self.path, self.data, self.history)
         self._last_save = time.monotonic()
         return self.path
+
+    def _stash_partial(self) -> None:
+        """Put the unfinished runs' outputs into the project data (``meta["runs_partial"]``)."""
+        runs = {k: [[f, {str(o): [v[0], v[1], v[2]] for o, v in objs.items()}] for f, objs in list(items)]
+                for k, items in self._partial.items() if items}
+        if runs:
+            self.data.meta[PARTIAL_META] = runs
+        else:
+            self.data.meta.pop(PARTIAL_META, None)
 
     def _commit(self, rec: Recorder) -> None:
         self.history.push(rec.finish())
