@@ -174,3 +174,21 @@ def test_memory_budget_options_reach_the_run(plate, tmp_path):
     assert main(["batch", str(job), "--memory-budget", "1G", "--cache", "masks=64M", "--json"]) == 0
     assert main(["batch", str(job), "--cache", "frames"]) == 2
     os.environ.pop("ROTO_BATCH_THROTTLE_S", None)
+
+
+def test_summary_prints_error_text_with_brackets_verbatim(capsys, monkeypatch):
+    """Engine sentences are not Rich markup: ``[sam3]`` in an install hint survives the summary."""
+    from engine.batch.runner import BatchReport
+    from engine.batch.shot import ShotResult, StageReport
+    from engine.cli.cmd_batch import _summary
+
+    hint = "pip install 'ultimate-rotoscopy[sam3]' in a separate environment"
+    shot_ = ShotResult("sh[1]", status="failed", frames=(1, 2),
+                       stages={"track": StageReport(total=2, note="backend [bold]x[/bold]")},
+                       error={"code": "backend_unavailable", "message": f"SAM 3 is not installed; {hint}"})
+    monkeypatch.setenv("COLUMNS", "400")  # no line wrapping
+    _summary(BatchReport(shots=[shot_]))
+    out = capsys.readouterr().out
+    assert hint in out
+    assert "sh[1]: SAM 3 is not installed" in out
+    assert "[bold]x[/bold]" in out

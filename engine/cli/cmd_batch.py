@@ -197,6 +197,7 @@ class _Printer:
 
 def _summary(report) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -208,8 +209,9 @@ def _summary(report) -> None:
         stages = "; ".join(f"{k} {v.done}/{v.total}" + (f" ({v.note})" if v.note else "") for k, v in s.stages.items())
         style = {"done": "green", "failed": "red"}.get(s.status, "yellow")
         frames = f"{s.frames[0]}-{s.frames[1]}" if s.frames else ""
-        table.add_row(s.name, f"[{style}]{s.status}[/{style}]", frames, f"{s.seconds:.1f}", stages)
+        table.add_row(escape(s.name), f"[{style}]{escape(s.status)}[/{style}]", frames, f"{s.seconds:.1f}",
+                      escape(stages))  # engine text ("pip install 'x[sam3]'") is not markup
     console.print(table)
     for s in report.shots:
         if s.error:
-            console.print(f"[red]{s.name}[/red]: {s.error.get('text') or s.error.get('message')}")
+            console.print(f"[red]{escape(s.name)}[/red]: {escape(str(s.error.get('text') or s.error.get('message')))}")

@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
 def print_table(report, console=None) -> None:
     """A rich table: case, frames, size, ours fps, raw fps, ratio, goal."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = console or Console()
@@ -109,10 +110,11 @@ def print_table(report, console=None) -> None:
     table.add_column("goal", justify="right")
     for r in report.rows:
         style = "green" if r.ok else "red"
-        table.add_row(r.label, str(r.frames), f"{r.width}x{r.height}", f"{r.ours_fps:.1f}", f"{r.raw_fps:.1f}",
+        table.add_row(escape(r.label), str(r.frames), f"{r.width}x{r.height}", f"{r.ours_fps:.1f}", f"{r.raw_fps:.1f}",
                       f"[{style}]{r.ratio:.2f}[/{style}]", f"≥ {r.goal:.2f}")
     console.print(table)
     for r in report.rows:
-        console.print(f"  {r.name}: ours = {r.ours}; raw = {r.raw}; open {r.extra.get('ours_open_s', 0):.3f} s")
+        console.print(f"  {r.name}: ours = {r.ours}; raw = {r.raw}; open {r.extra.get('ours_open_s', 0):.3f} s",
+                      markup=False)
     if report.workdir:
-        console.print(f"  media kept in {report.workdir}")
+        console.print(f"  media kept in {report.workdir}", markup=False)
