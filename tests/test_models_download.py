@@ -26,6 +26,19 @@ def server():
         yield s
 
 
+@pytest.fixture(autouse=True)
+def payload_sized_catalogue(monkeypatch):
+    """The catalogue with every size equal to the test payload (fetch/verify refuse implausible sizes)."""
+    from dataclasses import replace
+
+    from engine.models import manager
+
+    entries = tuple(replace(e, size=len(PAYLOAD)) for e in catalogue.CATALOGUE)
+    monkeypatch.setattr(catalogue, "CATALOGUE", entries)
+    monkeypatch.setattr(manager, "CATALOGUE", entries)
+    monkeypatch.setattr(catalogue, "_BY_NAME", {e.name: e for e in entries})
+
+
 def leftovers(dest):
     return sorted(p.name for p in dest.parent.iterdir() if p.name != dest.name and not p.name.endswith(".lock"))
 
@@ -209,11 +222,13 @@ def test_re_fetch_is_checked_against_the_recorded_digest(server, tmp_path):
     mgr = ModelManager(tmp_path, offline=False, mirror=server.url)
     mgr.fetch("sam2.1-tiny", **FAST)
     server.files["/sam2.1-tiny/sam2.1_hiera_tiny.pt"] = os.urandom(len(PAYLOAD))  # tampered mirror
-    with pytest.raises(ModelError, match="not the published file"):
+    with pytest.raises(ModelError, match="not the published file.*the old weights were kept"):
         mgr.fetch("sam2.1-tiny", force=True, **FAST)
-    assert not mgr.path("sam2.1-tiny").exists() and not part_path(mgr.path("sam2.1-tiny")).exists()
+    # the checked copy already there is untouched; the wrong download left nothing behind
+    assert mgr.path("sam2.1-tiny").read_bytes() == PAYLOAD and not part_path(mgr.path("sam2.1-tiny")).exists()
     assert mgr.forget("sam2.1-tiny")  # the publisher replaced it on purpose
-    mgr.fetch("sam2.1-tiny", **FAST)
+    mgr.fetch("sam2.1-tiny", force=True, **FAST)
+    assert mgr.path("sam2.1-tiny").read_bytes() != PAYLOAD
     assert mgr.verify("sam2.1-tiny").status == "ok"
 
 
@@ -225,7 +240,7 @@ def test_manager_offline_and_copied_in_files(tmp_path, server):
         mgr.require("da3-small", "Depth")
     p = mgr.path("da3-small")
     p.parent.mkdir(parents=True)
-    p.write_bytes(b"weights")
+    p.write_bytes(PAYLOAD)
     assert mgr.verify("da3-small").status == "recorded"  # first check records the digest
     assert mgr.verify("da3-small").status == "ok"
     assert server.requests == []
@@ -263,3 +278,171 @@ def test_cli_models_list_fetch_verify_path(server, tmp_path, monkeypatch, capsys
     assert main(["models", "fetch", "sam2.1-small"]) == 2
     assert "offline" in capsys.readouterr().err
     assert main(["models", "fetch", "nope"]) == 2
+
+
+# --- audit D#3: --force keeps the old weights until the new file is complete and checked ----------
+
+
+def test_force_refetch_that_fails_keeps_the_old_weights(tmp_path, monkeypatch):
+    from engine.models import download as dl
+
+    mgr = ModelManager(tmp_path, offline=False, mirror="http://127.0.0.1:9")  # nothing listens there
+    path = mgr.path("sam2.1-tiny")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(PAYLOAD)
+    with pytest.raises(ModelError, match="the old weights were kept") as info:
+        mgr.fetch("sam2.1-tiny", force=True, retries=0, **FAST)
+    assert "Traceback" not in str(info.value)
+    assert path.read_bytes() == PAYLOAD
+
+    # a download that dies mid-way (monkeypatched) also leaves the present file as it was
+    def broken(*_a, **_k):
+        raise dl._Transient("the connection dropped")
+
+    monkeypatch.setattr(dl, "_transfer", broken)
+    src = tmp_path / "new.pt"
+    src.write_bytes(os.urandom(len(PAYLOAD)))
+    with pytest.raises(ModelError, match="the old weights were kept"):
+        mgr.fetch("sam2.1-tiny", url=src.as_uri(), force=True, retries=0, **FAST)
+    assert path.read_bytes() == PAYLOAD
+
+
+def test_force_refetch_replaces_the_file_atomically_on_success(tmp_path):
+    mgr = ModelManager(tmp_path, offline=False, mirror=None)
+    path = mgr.path("sam2.1-tiny")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(PAYLOAD)
+    new = tmp_path / "new.pt"
+    new.write_bytes(PAYLOAD[::-1])
+    res = mgr.fetch("sam2.1-tiny", url=str(new), force=True, **FAST)
+    assert path.read_bytes() == PAYLOAD[::-1] and not res.already_present
+    assert leftovers(path) == []
+
+
+# --- audit D#9: plain paths and file:// for --url and the mirror, also offline --------------------
+
+
+def test_plain_path_and_file_url_sources_work_offline(tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror"
+    (mirror / "sam2.1-small").mkdir(parents=True)
+    (mirror / "sam2.1-small" / "sam2.1_hiera_small.pt").write_bytes(PAYLOAD)
+    copy = tmp_path / "copy.pt"
+    copy.write_bytes(PAYLOAD)
+    for offline in (False, True):
+        store = tmp_path / f"store{offline}"
+        # a plain folder path as the mirror (DR007's offline studio install)
+        mgr = ModelManager(store, offline=offline, mirror=str(mirror))
+        assert mgr.fetch("sam2.1-small", **FAST).path.read_bytes() == PAYLOAD
+        # the same mirror as a file:// URL
+        mgr2 = ModelManager(store / "b", offline=offline, mirror=mirror.as_uri())
+        assert mgr2.fetch("sam2.1-small", **FAST).path.read_bytes() == PAYLOAD
+        # --url as a plain path and as file://, with --force over a present file
+        assert mgr.fetch("sam2.1-tiny", url=str(copy), **FAST).path.read_bytes() == PAYLOAD
+        assert mgr.fetch("sam2.1-tiny", url=copy.as_uri(), force=True, **FAST).path.read_bytes() == PAYLOAD
+    # the environment variable, through the CLI, offline
+    from engine.cli.main import main
+
+    monkeypatch.setenv("ROTO_MODELS", str(tmp_path / "cli"))
+    monkeypatch.setenv("ROTO_MODEL_MIRROR", str(mirror))
+    monkeypatch.setenv("ROTO_OFFLINE", "1")
+    assert main(["models", "fetch", "sam2.1-small"]) == 0
+    assert (tmp_path / "cli" / "sam2.1-small" / "sam2.1_hiera_small.pt").read_bytes() == PAYLOAD
+
+
+def test_bad_sources_are_one_sentence(tmp_path, monkeypatch, capsys):
+    mgr = ModelManager(tmp_path, offline=False, mirror=None)
+    with pytest.raises(ModelError, match="--url '/no/such/file.pt' is not an http"):
+        mgr.fetch("sam2.1-tiny", url="/no/such/file.pt")
+    with pytest.raises(ModelError, match="not an http"):
+        mgr.fetch("sam2.1-tiny", url="ftp://example.com/x.pt")
+    with pytest.raises(ModelError, match="there is no file at file://"):
+        mgr.fetch("sam2.1-tiny", url=(tmp_path / "gone.pt").as_uri(), **FAST)
+    bad_mirror = ModelManager(tmp_path, offline=True, mirror=str(tmp_path / "no-mirror"))
+    with pytest.raises(ModelError, match="ROTO_MODEL_MIRROR .* no such folder"):
+        bad_mirror.fetch("sam2.1-tiny")
+    from engine.cli.main import main
+
+    monkeypatch.setenv("ROTO_MODELS", str(tmp_path))
+    monkeypatch.delenv("ROTO_MODEL_MIRROR", raising=False)
+    assert main(["models", "fetch", "sam2.1-tiny", "--force", "--url", str(tmp_path / "nope.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "roto: error:" in err and "Traceback" not in err and "unknown url type" not in err
+
+
+# --- audit D#8: implausible sizes are refused, never trusted; hints name the model -----------------
+
+
+def test_file_far_from_the_catalogue_size_is_refused_and_not_recorded(tmp_path, monkeypatch, capsys):
+    from dataclasses import replace
+
+    big = replace(catalogue.get("sam2.1-large"), size=10 * len(PAYLOAD))  # PAYLOAD is a tenth of it
+    monkeypatch.setitem(catalogue._BY_NAME, "sam2.1-large", big)
+    mgr = ModelManager(tmp_path, offline=False, mirror=None)
+    p = mgr.path("sam2.1-large")
+    p.parent.mkdir(parents=True)
+    p.write_bytes(PAYLOAD)
+    v = mgr.verify("sam2.1-large")
+    assert v.status == "wrong-size" and not v.ok
+    assert "300,000 bytes" in v.problem and "3,000,000 bytes" in v.problem
+    assert "sam2.1-large" not in mgr.recorded()
+    # fetch --url of the wrong file: refused, deleted, digest not recorded
+    p.unlink()
+    wrong = tmp_path / "wrong.pt"
+    wrong.write_bytes(PAYLOAD)
+    with pytest.raises(ModelError, match=r"300,000 bytes .* about 3,000,000 bytes") as info:
+        mgr.fetch("sam2.1-large", url=str(wrong), **FAST)
+    assert "sam2.1-large" in str(info.value)
+    assert not p.exists() and not part_path(p).exists() and "sam2.1-large" not in mgr.recorded()
+    # within 10 %: accepted and recorded
+    ok = tmp_path / "ok.pt"
+    ok.write_bytes(os.urandom(9 * len(PAYLOAD) + len(PAYLOAD) // 2))
+    assert mgr.fetch("sam2.1-large", url=str(ok), **FAST).path == p
+    assert "sam2.1-large" in mgr.recorded()
+    # the CLI: verify fails with both sizes and a hint naming the model
+    p.write_bytes(PAYLOAD)
+    from engine.cli.main import main
+
+    monkeypatch.setenv("ROTO_MODELS", str(tmp_path))
+    assert main(["models", "verify", "sam2.1-large"]) == 2
+    out = capsys.readouterr()
+    assert "300,000 bytes" in out.out and "roto models fetch sam2.1-large --force" in out.err
+    assert "NAME" not in out.err
+
+
+def test_published_digest_must_match(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    entry = replace(catalogue.get("sam2.1-tiny"), sha256=hashlib.sha256(b"other").hexdigest())
+    monkeypatch.setitem(catalogue._BY_NAME, "sam2.1-tiny", entry)
+    src = tmp_path / "src.pt"
+    src.write_bytes(PAYLOAD)
+    mgr = ModelManager(tmp_path / "s", offline=False, mirror=None)
+    with pytest.raises(ModelError, match="SHA-256"):
+        mgr.fetch("sam2.1-tiny", url=str(src), **FAST)
+    assert not mgr.path("sam2.1-tiny").exists()
+
+
+def test_hints_name_the_model_not_a_placeholder(tmp_path):
+    from engine.models.download import refetch_hint
+
+    p = tmp_path / "sam2.1-large" / "sam2.1_hiera_large.pt"
+    assert refetch_hint(None, p) == "roto models fetch sam2.1-large --force"
+    assert refetch_hint("da3-small") == "roto models fetch da3-small --force"
+    p.parent.mkdir()
+    p.write_bytes(b"not a checkpoint")
+    torch = pytest.importorskip("torch")
+    from engine.backends.sam2_model import load_checkpoint
+
+    with pytest.raises(ModelError) as info:
+        load_checkpoint(torch.nn.Linear(1, 1), p)
+    assert "roto models fetch sam2.1-large --force" in str(info.value) and "NAME" not in str(info.value)
+    da3_file = tmp_path / "da3-small" / "model.safetensors"
+    da3_file.parent.mkdir()
+    da3_file.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    try:
+        from engine.depth import da3
+    except ImportError as exc:  # pragma: no cover - depth extras absent
+        pytest.skip(f"engine.depth.da3 needs its extras: {exc}")
+    with pytest.raises(ModelError) as info:
+        da3._read_state_dict(da3_file, "DA3")
+    assert "roto models fetch da3-small --force" in str(info.value)

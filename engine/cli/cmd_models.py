@@ -163,7 +163,8 @@ def run_verify(args: argparse.Namespace) -> int:
     results = [mgr.verify(n) for n in wanted]
     if args.json:
         print(json.dumps([{"name": r.name, "path": str(r.path), "status": r.status, "sha256": r.sha256,
-                           "expected": r.expected, "source": r.source} for r in results], indent=2))
+                           "expected": r.expected, "source": r.source, "problem": r.problem} for r in results],
+                         indent=2))
     else:
         if not results:
             print(f"no model files in {mgr.root} (fetch one with `roto models fetch NAME`)")
@@ -171,12 +172,14 @@ def run_verify(args: argparse.Namespace) -> int:
             text = {"ok": f"ok ({r.source} sha256 {r.sha256})",
                     "recorded": f"no published digest: recorded sha256 {r.sha256} for later checks",
                     "missing": f"missing (run `roto models fetch {r.name}`)",
-                    "mismatch": f"MISMATCH: sha256 {r.sha256}, expected {r.expected} ({r.source})"}[r.status]
+                    "mismatch": f"MISMATCH: sha256 {r.sha256}, expected {r.expected} ({r.source})",
+                    "wrong-size": f"WRONG FILE: {r.problem}"}[r.status]
             print(f"{r.name}: {text}")
-    bad = [r for r in results if r.status == "mismatch" or (args.names and r.status == "missing")]
+    bad = [r for r in results if r.status in ("mismatch", "wrong-size") or (args.names and r.status == "missing")]
     if bad:
+        names_text = " ".join(r.name for r in bad)
         raise ModelError(f"{len(bad)} model file(s) failed verification: " + ", ".join(r.name for r in bad),
-                         hint="Fetch them again with `roto models fetch NAME --force`")
+                         hint=f"Fetch them again with `roto models fetch {names_text} --force`")
     return 0
 
 

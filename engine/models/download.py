@@ -85,6 +85,32 @@ def _lock_path(dest: Path) -> Path:
     return dest.with_name(dest.name + ".lock")
 
 
+def is_local(url: str) -> bool:
+    """Whether ``url`` is a ``file://`` URL (a local copy: allowed offline, no network)."""
+    return urllib.parse.urlparse(url).scheme.lower() == "file"
+
+
+def source_url(value: str, *, what: str = "--url", folder: bool = False) -> str:
+    """``value`` as a URL: ``http(s)://`` and ``file://`` URLs as given, a plain path as ``file://``.
+
+    ``folder``: the path must be a directory (a mirror), else a file. Anything else is a
+    ModelError sentence.
+    """
+    text = str(value).strip()
+    scheme = urllib.parse.urlparse(text).scheme.lower()
+    if scheme in ("http", "https", "file"):
+        return text
+    if scheme and len(scheme) > 1:  # ftp://, s3://… (a one-letter scheme is a Windows drive)
+        raise ModelError(f"{what} {text!r} is not an http(s):// or file:// URL nor a local path",
+                         hint="Give an http(s):// or file:// URL, or the path of a local copy")
+    path = Path(text).expanduser().absolute()
+    if not (path.is_dir() if folder else path.is_file()):
+        kind = "folder" if folder else "file"
+        raise ModelError(f"{what} {text!r} is not an http(s):// or file:// URL, and no such {kind} exists",
+                         hint=f"Give an http(s):// or file:// URL, or the path of an existing {kind}")
+    return path.as_uri()
+
+
 # --- lock ----------------------------------------------------------------------------------
 
 
@@ -288,27 +314,41 @@ def _transfer(url: str, dest: Path, hasher, have: int, meta: dict, headers: dict
 def download(url: str, dest: str | os.PathLike[str], *, sha256: str | None = None, size: int | None = None,
              offline: bool = False, progress: ProgressFn | None = None, headers: dict[str, str] | None = None,
              timeout: float = 60.0, retries: int = 5, chunk_size: int = CHUNK, lock_timeout: float | None = None,
-             on_wait: Callable[[], None] | None = None, retry_delay: float = 1.0) -> DownloadResult:
+             on_wait: Callable[[], None] | None = None, retry_delay: float = 1.0, replace: bool = False,
+             approx_size: int | None = None, name: str | None = None) -> DownloadResult:
     """Fetch ``url`` to ``dest`` (resumable, checked, atomic); see the module docstring.
 
     ``sha256``: expected hex digest (mismatch → ModelError, nothing left behind). ``size``: exact
     expected byte count (same). ``retries``: reconnections after a dropped transfer that made no
     progress; a retry that receives bytes resets the count.
+
+    ``replace``: download even though ``dest`` exists; the new file replaces it atomically only
+    once it is complete and checked, so a failure leaves the old one untouched. ``approx_size``:
+    the catalogue's approximate size; a file more than 10 % away from it is refused (no digest
+    is worth recording for it). ``name``: the model name, for the hints. A ``file://`` URL is a
+    local copy: it is allowed with ``offline`` (the studio mirror of an offline install).
     """
     dest = Path(dest)
     expected = sha256.lower() if sha256 else None
-    if offline:
-        if dest.is_file():
+    local = is_local(url)
+    if local:
+        src = Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path))
+        if not src.is_file():
+            raise ModelError(f"there is no file at {url}", path=str(src),
+                             hint="Check the --url or ROTO_MODEL_MIRROR path (a mirror holds <name>/<file>)")
+    if offline and not local:
+        if dest.is_file() and not replace:
             digest = sha256_file(dest)
-            _check(dest, digest, dest.stat().st_size, expected, size, delete=False)
+            _check(dest, digest, dest.stat().st_size, expected, size, delete=False, approx=approx_size, name=name)
             return DownloadResult(dest, digest, dest.stat().st_size, 0, 0, True)
         raise ModelError(f"offline mode is on, so {dest.name} cannot be downloaded", path=str(dest),
-                         hint=f"Copy the file to {dest} (it comes from {url}), or unset ROTO_OFFLINE and fetch again")
+                         hint=f"Copy the file to {dest} (it comes from {url}), set ROTO_MODEL_MIRROR to a local "
+                              "folder, or unset ROTO_OFFLINE and fetch again")
     dest.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(_lock_path(dest), timeout=lock_timeout, on_wait=on_wait):
-        if dest.is_file():  # another process finished it while we waited
+        if dest.is_file() and not replace:  # another process finished it while we waited
             digest = sha256_file(dest)
-            _check(dest, digest, dest.stat().st_size, expected, size, delete=False)
+            _check(dest, digest, dest.stat().st_size, expected, size, delete=False, approx=approx_size, name=name)
             return DownloadResult(dest, digest, dest.stat().st_size, 0, 0, True)
         meta = _read_meta(dest)
         part = part_path(dest)
@@ -354,7 +394,7 @@ def download(url: str, dest: str | os.PathLike[str], *, sha256: str | None = Non
                 continue
             break
         digest = hasher.hexdigest()
-        _check(part, digest, have, expected, size, delete=True, dest=dest, url=url)
+        _check(part, digest, have, expected, size, delete=True, dest=dest, url=url, approx=approx_size, name=name)
         os.replace(part, dest)
         with contextlib.suppress(OSError):
             _meta_path(dest).unlink()
@@ -370,10 +410,31 @@ def _hash_part(part: Path):
     return hasher
 
 
+def size_problem(nbytes: int, approx: int | None) -> str | None:
+    """A sentence when ``nbytes`` is more than 10 % away from the catalogue's approximate size."""
+    if not approx or abs(nbytes - approx) <= approx // 10:
+        return None
+    return (f"it has {nbytes:,} bytes ({nbytes / 1e6:.1f} MB) but the catalogue says about {approx:,} bytes "
+            f"({approx / 1e6:.0f} MB), so it cannot be these weights")
+
+
+def refetch_hint(name: str | None, dest: Path | None = None) -> str:
+    """``roto models fetch <name> --force``, the name taken from the store layout when not given."""
+    if not name and dest is not None:
+        from engine.models.catalogue import CATALOGUE
+
+        name = next((e.name for e in CATALOGUE if e.filename == dest.name and e.name == dest.parent.name),
+                    None) or next((e.name for e in CATALOGUE if e.filename == dest.name), None)
+    return f"roto models fetch {name} --force" if name else "roto models fetch <name from `roto models list`> --force"
+
+
 def _check(path: Path, digest: str, nbytes: int, expected: str | None, size: int | None, *, delete: bool,
-           dest: Path | None = None, url: str | None = None) -> None:
-    problem = None
-    if expected and digest != expected:
+           dest: Path | None = None, url: str | None = None, approx: int | None = None,
+           name: str | None = None) -> None:
+    problem = size_problem(nbytes, approx)
+    if problem is not None:
+        pass
+    elif expected and digest != expected:
         problem = f"its SHA-256 is {digest}, expected {expected}"
     elif size is not None and nbytes != size:
         problem = f"it has {nbytes} bytes, expected {size}"
@@ -382,8 +443,9 @@ def _check(path: Path, digest: str, nbytes: int, expected: str | None, size: int
     target = dest or path
     if delete:
         _discard_part(target)
+        hint = (f"Check that {url} is the {name or target.name} weights file" if size_problem(nbytes, approx) else
+                f"Fetch it again; if this repeats, the file at {url} has changed or a proxy alters it")
         raise ModelError(f"the downloaded {target.name} is not the published file: {problem}; it was deleted",
-                         path=str(target), hint=f"Fetch it again; if this repeats, the file at {url} has changed "
-                                                "or a proxy alters it")
+                         path=str(target), hint=hint)
     raise ModelError(f"{target.name} does not match: {problem}", path=str(target),
-                     hint="Delete it and fetch it again (roto models fetch NAME --force)")
+                     hint=f"Delete it and fetch it again ({refetch_hint(name, target)})")

@@ -28,7 +28,8 @@ from typing import Any
 
 from engine.errors import ModelError
 from engine.models.catalogue import CATALOGUE, get
-from engine.models.download import DownloadResult, ProgressFn, download, file_lock, part_path, sha256_file
+from engine.models.download import (DownloadResult, ProgressFn, download, file_lock, is_local, part_path, refetch_hint,
+                                     sha256_file, size_problem, source_url)
 
 CHECKSUMS = "checksums.json"
 
@@ -37,10 +38,11 @@ CHECKSUMS = "checksums.json"
 class VerifyResult:
     name: str
     path: Path
-    status: str  # ok | recorded | missing | mismatch
+    status: str  # ok | recorded | missing | mismatch | wrong-size
     sha256: str | None = None
     expected: str | None = None
     source: str | None = None  # published | recorded
+    problem: str | None = None  # wrong-size: the sentence naming both sizes
 
     @property
     def ok(self) -> bool:
@@ -77,11 +79,15 @@ class ModelManager:
         return p.stat().st_size if p.exists() else 0
 
     def url_for(self, name: str, url: str | None = None) -> str:
+        """Where ``name`` comes from: ``url``, else the mirror, else the official location.
+
+        Plain paths are accepted for both (turned into ``file://`` URLs: a local copy)."""
         e = get(name)
         if url:
-            return url
+            return source_url(url, what="--url")
         if self.mirror:
-            return self.mirror.rstrip("/") + f"/{e.name}/{e.filename}"
+            base = source_url(self.mirror, what="ROTO_MODEL_MIRROR", folder=True)
+            return base.rstrip("/") + f"/{e.name}/{e.filename}"
         return e.url
 
     # --- recorded checksums --------------------------------------------------------------------
@@ -117,24 +123,35 @@ class ModelManager:
 
     def fetch(self, name: str, *, url: str | None = None, force: bool = False, progress: ProgressFn | None = None,
               on_wait: Callable[[], None] | None = None, **kwargs: Any) -> DownloadResult:
-        """Download ``name`` (resuming a kept part); a present file is kept unless ``force``."""
+        """Download ``name`` (resuming a kept part); a present file is kept unless ``force``.
+
+        With ``force`` the new file is downloaded beside the present one and replaces it only when
+        complete and checked: on any failure the present file is untouched. A file far from the
+        catalogue's size is refused and its digest is not recorded.
+        """
         e = get(name)
         dest = self.path(e.name)
         if dest.is_file() and not force:
             digest, _src = self.expected(e.name)
             return DownloadResult(dest, digest or "", dest.stat().st_size, 0, 0, True)
-        if dest.is_file() and force:
-            if self.offline:
-                raise ModelError("offline mode is on: not replacing the present file", path=str(dest),
-                                 hint="Unset ROTO_OFFLINE to fetch it again")
-            dest.unlink()
         source = self.url_for(e.name, url)
+        replacing = dest.is_file()
+        if replacing and self.offline and not is_local(source):
+            raise ModelError("offline mode is on: not replacing the present file", path=str(dest),
+                             hint="Unset ROTO_OFFLINE, or fetch from a local copy with --url PATH or ROTO_MODEL_MIRROR")
         digest, src = self.expected(e.name)
         exact_size = e.size if (e.size and not e.approx) else None
         if src == "recorded":
             exact_size = self.recorded()[e.name].get("size") or exact_size
-        result = download(source, dest, sha256=digest, size=exact_size, offline=self.offline, progress=progress,
-                          on_wait=on_wait, **kwargs)
+        approx = e.size if (e.size and e.approx) else None
+        try:
+            result = download(source, dest, sha256=digest, size=exact_size, offline=self.offline, progress=progress,
+                              on_wait=on_wait, replace=force, approx_size=approx, name=e.name, **kwargs)
+        except ModelError as exc:
+            if replacing and dest.is_file():
+                raise ModelError(f"{exc.message.rstrip('.')}; the old weights were kept", path=exc.path or str(dest),
+                                 hint=exc.hint) from exc
+            raise
         if digest is None:
             self._record(e.name, result.sha256, result.size, source)
         return result
@@ -157,6 +174,9 @@ class ModelManager:
         p = self.path(e.name)
         if not p.is_file():
             return VerifyResult(e.name, p, "missing")
+        problem = size_problem(p.stat().st_size, e.size if e.approx else None)
+        if problem is not None:  # not these weights: never record its digest as trusted
+            return VerifyResult(e.name, p, "wrong-size", problem=problem)
         digest = sha256_file(p, progress)
         expected, src = self.expected(e.name)
         if expected is None:
