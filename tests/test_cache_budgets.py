@@ -145,3 +145,35 @@ def test_clip_content_id_is_the_same_in_every_process(tmp_path):
                              capture_output=True, text=True, check=True)
         results.add(out.stdout.strip())
     assert len(results) == 1, results
+
+
+@pytest.mark.parametrize("env, frames_mb", [
+    ({"ROTO_CACHE_FRAMES_MB": "50"}, 50),
+    ({"ROTO_MEMORY_BUDGET_MB": "256"}, 256 * 0.40),
+    ({"ROTO_FRAME_CACHE_MB": "30"}, 30),  # the legacy name still counts
+    ({"ROTO_CACHE_FRAMES_MB": "50", "ROTO_FRAME_CACHE_MB": "30"}, 50),  # the documented name wins
+])
+def test_clip_frame_cache_takes_the_resolved_frames_budget(tmp_path, monkeypatch, env, frames_mb):
+    """Audit D#4: outside `roto batch` (roto track) the clip's frame cache ignored these settings."""
+    import cv2
+
+    from engine.media.clip import open_clip
+
+    for name in ("ROTO_CACHE_FRAMES_MB", "ROTO_MEMORY_BUDGET_MB", "ROTO_FRAME_CACHE_MB", "ROTO_CACHE_MB"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ROTO_CONFIG", str(tmp_path / "absent.toml"))
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    rng = np.random.default_rng(0)
+    for f in range(1, 5):
+        cv2.imwrite(str(tmp_path / f"p.{f:04d}.png"), rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    clip = open_clip(tmp_path / "p.0001.png")
+    budget = clip._cache.budget_bytes
+    assert budget == int(frames_mb * MIB)
+    # eviction follows it: a budget of about one and a half decoded frames keeps one frame
+    one = clip.read(1).nbytes
+    monkeypatch.setenv("ROTO_CACHE_FRAMES_MB", repr(1.5 * one / MIB))
+    small = open_clip(tmp_path / "p.0001.png")
+    for f in range(1, 5):
+        small.read(f)
+    assert len(small._cache) == 1 and abs(small._cache.budget_bytes - 1.5 * one) < 2

@@ -320,9 +320,16 @@ def _readonly(a):
 
 
 def _default_frame_budget() -> int:
+    """The ``frames`` budget of :func:`engine.cache.budgets.resolve_budgets`, as ``roto batch`` uses.
+
+    ``ROTO_CACHE_FRAMES_MB`` / ``[cache.budgets] frames_mb`` first, then the legacy
+    ``ROTO_FRAME_CACHE_MB`` / ``[cache] frame_mb``, then the frames share of
+    ``ROTO_MEMORY_BUDGET_MB`` / ``[cache] budget_mb`` or of the derived total.
+    """
+    from engine.cache.budgets import resolve_budgets
     from engine.config import load_settings
 
-    return load_settings().frame_cache_bytes
+    return resolve_budgets(load_settings()).memory["frames"]
 
 
 def open_clip(
