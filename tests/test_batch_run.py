@@ -192,3 +192,32 @@ def test_summary_prints_error_text_with_brackets_verbatim(capsys, monkeypatch):
     assert hint in out
     assert "sh[1]: SAM 3 is not installed" in out
     assert "[bold]x[/bold]" in out
+
+
+def test_check_opens_masks_prompts_and_backends_like_the_run(plate, tmp_path, capsys):
+    """``--check`` gives, per shot, every problem the run would stop on, with the run's sentence."""
+    import cv2
+    import numpy as np
+
+    folder, pattern, mask = plate
+    (tmp_path / "junk.png").write_bytes(bytes(range(256)) * 2)
+    (tmp_path / "prompts.json").write_text('{"x": 1}')
+    cv2.imwrite(str(tmp_path / "small.png"), np.full((40, 64), 255, np.uint8))
+    job = write_job(tmp_path / "job.json", [
+        shot("junk", pattern, str(tmp_path / "junk.png"), tmp_path / "out/a"),
+        shot("prompts", pattern, None, tmp_path / "out/b", prompts=str(tmp_path / "prompts.json")),
+        shot("size", pattern, str(tmp_path / "small.png"), tmp_path / "out/c"),
+        shot("models", pattern, mask, tmp_path / "out/d", backend="nope", stages=["track", "matte", "depth"],
+             matte={"backend": "nope-matte"}, depth={"model": "nope-depth"}),
+        shot("good", pattern, mask, tmp_path / "out/e", backend="classical", matte={"backend": "classical"}),
+    ])
+    assert main(["batch", str(job), "--check"]) == 3
+    out = capsys.readouterr().out
+    assert "junk: " in out and "the mask image cannot be decoded" in out
+    assert "prompts: " in out and "the prompts file is invalid" in out
+    assert "size: the mask is 64x40, the plate is 128x80" in out
+    assert "models: there is no backend named 'nope'" in out
+    assert "models: there is no matting backend named 'nope-matte'" in out
+    assert "models: there is no depth model named 'nope-depth'" in out
+    assert "good: ok (128x80 1001-1012" in out
+    assert not (tmp_path / "out").exists()  # nothing was written

@@ -35,7 +35,9 @@ def register(sub) -> None:
     p.add_argument("--frames", metavar="A-B",
                    help="only this chunk of the frame-parallel stages (matte, export): what a farm task runs")
     p.add_argument("--force", action="store_true", help="redo outputs that are already valid")
-    p.add_argument("--check", action="store_true", help="validate the job file and open every input; run nothing")
+    p.add_argument("--check", action="store_true",
+                   help="validate the job file, open every plate, mask and prompts file and check the named "
+                        "backends; run nothing")
     p.add_argument("--sequential", action="store_true",
                    help="run a shot's stages one after the other instead of streaming them together")
     g = p.add_argument_group("scale-out")
@@ -118,24 +120,100 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check(job, args: argparse.Namespace) -> int:
-    from engine.media.clip import open_clip
-
+    """Open every shot's plate, prompts and models the way the run does, without tracking anything;
+    print ``NAME: ok (...)`` or every problem of the shot, each with the sentence the run would give."""
     bad = 0
     for shot in job.shots if not args.shot else [job.shot(n) for n in args.shot]:
-        lo, hi = shot.frame_range
-        try:
-            clip = open_clip(shot.input, colourspace=shot.colourspace, missing=shot.missing, in_point=lo,
-                             out_point=hi, fps=shot.fps, ocio_config=shot.ocio, cache_bytes=0)
-            info = f"{clip.info.width}x{clip.info.height} {clip.first}-{clip.last}"
-            clip.close()
-            for p in (shot.mask, shot.prompts, shot.session):
-                if p and not Path(p).is_file():
-                    raise InputError("the file does not exist", path=p)
-            print(f"{shot.name}: ok ({info}; stages {', '.join(shot.stages)}; out {shot.out})")
-        except InputError as exc:
+        info, problems = check_shot(shot)
+        if problems:
             bad += 1
-            print(f"{shot.name}: {exc.sentence()}")
+            for p in problems:
+                print(f"{shot.name}: {p}")
+        else:
+            print(f"{shot.name}: ok ({info}; stages {', '.join(shot.stages)}; out {shot.out})")
     return 0 if not bad else EXIT_SHOTS_FAILED
+
+
+class _CheckSegmenter:
+    """Stands in for the shot's tracker while ``--check`` applies its prompts: every prompt is checked
+    (frames, coordinates, mask files, sizes) by the session's own code, but no model is loaded or run."""
+
+    def __init__(self, name: str) -> None:
+        from engine.backends.base import BackendInfo
+
+        self.info = BackendInfo(name, name, ("point", "box", "mask", "text", "exemplar"), False)
+        self.cache_token = name
+        self._shape = (1, 1)
+
+    def init_state(self, clip):
+        self._shape = (clip.info.height, clip.info.width)
+
+    def add_prompt(self, state, frame, obj, prompt):
+        import numpy as np
+
+        from engine.backends.base import MaskOut
+
+        return MaskOut(np.ones(self._shape, bool), 1.0)
+
+
+def check_shot(shot) -> tuple[str, list[str]]:
+    """``(plate description, problems)`` for one shot: plate (first frame decoded), existing session,
+    mask and prompts (decoded, validated and sized against the plate by the run's code), and the
+    tracking, matting and depth backends the shot names (available here, with the registry's reason)."""
+    from engine.errors import RotoError
+    from engine.media.clip import open_clip
+
+    problems: list[str] = []
+    info = ""
+    clip = None
+    lo, hi = shot.frame_range
+    try:
+        clip = open_clip(shot.input, colourspace=shot.colourspace, missing=shot.missing, in_point=lo,
+                         out_point=hi, fps=shot.fps, ocio_config=shot.ocio, cache_bytes=0)
+        info = f"{clip.info.width}x{clip.info.height} {clip.first}-{clip.last}"
+        clip.read(clip.first)
+    except RotoError as exc:
+        problems.append(exc.sentence())
+    for p in (shot.mask, shot.prompts, shot.session):
+        if p and not Path(p).is_file():
+            problems.append(InputError("the file does not exist", path=p).sentence())
+    if shot.session and Path(shot.session).is_file():
+        try:
+            from engine.session import project
+
+            project.load(shot.session)
+        except RotoError as exc:
+            problems.append(exc.sentence())
+    if clip is not None and not problems and (shot.mask or shot.points or shot.box or shot.prompts):
+        try:
+            from engine.batch.stages import apply_shot_prompts
+            from engine.session.session import Session
+
+            session = Session.create(shot.input, clip=clip, backend=_CheckSegmenter(shot.backend), autosave=False)
+            apply_shot_prompts(session, shot)
+        except RotoError as exc:
+            problems.append(exc.sentence())
+    if clip is not None:
+        clip.close()
+    checks = []
+    if "track" in shot.stages:
+        from engine.backends.registry import resolve_segmenter
+
+        checks.append(lambda: resolve_segmenter(shot.backend))
+    if "matte" in shot.stages:
+        from engine.matting.registry import resolve_matter
+
+        checks.append(lambda: resolve_matter(shot.matte.backend))
+    if "depth" in shot.stages:
+        from engine.depth.registry import resolve_depth_estimator
+
+        checks.append(lambda: resolve_depth_estimator(shot.depth.model, weights_given=bool(shot.depth.weights)))
+    for check in checks:
+        try:
+            check()
+        except RotoError as exc:
+            problems.append(exc.sentence())
+    return info, problems
 
 
 def _farm(job, args: argparse.Namespace) -> int:
