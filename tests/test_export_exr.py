@@ -401,3 +401,29 @@ def test_exrheader_reads_our_files(tmp_path):
                           text=True, check=True).stdout
     assert "hero.A, 16-bit floating-point" in text and "CryptoObject00.R, 32-bit floating-point" in text
     assert "framesPerSecond" in text and "timeCode" in text and "cryptomatte/" in text
+
+
+def test_resume_rewrites_a_file_with_damaged_pixel_data(tmp_path):
+    """Audit D#10: bytes overwritten mid-file keep the header and chunk table valid; resume must notice."""
+    from engine.export.exr import content_ok, read_digest
+
+    s = make_session(tmp_path)
+    out = tmp_path / "out"
+    export_session(s, out)
+    for multipart in (False, True):
+        target = out / "shot010.1002.exr"
+        if multipart:
+            out = tmp_path / "out-mp"
+            export_session(s, out, multipart=True)
+            target = out / "shot010.1002.exr"
+        assert content_ok(target)
+        digest = read_digest(target)
+        data = bytearray(target.read_bytes())
+        mid = len(data) - 200  # inside the last chunk's pixel data, past every header and offset table
+        data[mid:mid + 7] = b"garbage"
+        target.write_bytes(bytes(data))
+        assert read_digest(target) == digest  # the cheap header check alone does not see it
+        assert not content_ok(target)
+        rep = export_session(s, out, multipart=multipart)
+        assert rep.frames_written == 1 and rep.frames_skipped == 3
+        assert content_ok(target) and oiio_read(target)[0].size

@@ -342,9 +342,10 @@ def _check_support(plan: _Plan, providers: list[Provider]) -> None:
 
 def _valid(fmt: str, path: Path, digest: str) -> bool:
     if fmt == "exr":
-        from engine.export.exr import read_digest
+        from engine.export.exr import content_ok, read_digest
 
-        return read_digest(path) == digest
+        # the header first (cheap); the content hash only for a file that would be skipped
+        return read_digest(path) == digest and content_ok(path)
     if fmt == "dpx":
         from engine.export.dpx import read_record
 

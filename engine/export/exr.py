@@ -17,14 +17,24 @@
   one, ``oiio:ColorSpace`` with its name; ``data``/``Raw`` when the file holds no plate), and
   ``roto/version``, ``roto/sessionId``, ``roto/frame``, ``roto/layers`` (layer → object) and
   ``roto/digest`` (what the exporter checks to resume), plus the Cryptomatte attributes.
+* **Content seal.** A file with ``roto/digest`` also carries ``roto/contentHash``: the BLAKE2b-256
+  of the whole file with that attribute's own 64 value bytes left out (written as zeros, hashed,
+  then patched in place before the rename). Resume (:func:`content_ok`, after :func:`read_digest`)
+  re-hashes the file, so damaged pixel data (bytes overwritten mid-file, which the header and
+  chunk table do not show) is written again. Cost: one sequential read and hash of the file,
+  ~1 GB/s per core, i.e. about 0.1–0.4 s for an 8K multi-layer ZIP frame (100–400 MB), against
+  seconds to decode or re-render it; and only for frames whose ``roto/digest`` already matches.
 
 Writes are atomic (temp file + rename). Errors are :class:`~engine.errors.OutputError`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import mmap
 import os
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +49,11 @@ COMPRESSIONS = ("none", "rle", "zips", "zip", "piz", "pxr24", "b44", "b44a", "dw
 LOSSLESS = frozenset({"none", "rle", "zips", "zip", "piz"})
 DEFAULT_COMPRESSION = "zip"
 DEFAULT_DWA_LEVEL = 45.0
+#: header attribute holding the file's content hash (see the module doc, "Content seal")
+CONTENT_ATTR = "roto/contentHash"
+_CONTENT_LEN = 64  # hex BLAKE2b-256
+_CONTENT_PREFIX = CONTENT_ATTR.encode() + b"\0string\0" + struct.pack("<i", _CONTENT_LEN)
+_CONTENT_PLACEHOLDER = b"0" * _CONTENT_LEN
 
 
 @dataclass
@@ -207,6 +222,9 @@ def write_exr(path: str | Path, layers: list[Layer], meta: FrameMeta, *, compres
                      f"single-part files")
     crop = _crop(meta)
     base = dict(attributes or {})
+    sealed = "roto/digest" in base
+    if sealed:
+        base[CONTENT_ATTR] = _CONTENT_PLACEHOLDER.decode()
     base["type"] = OpenEXR.scanlineimage
     base["lineOrder"] = OpenEXR.INCREASING_Y
     parts_done: list[tuple[str, str, list[str]]] = []
@@ -244,6 +262,8 @@ def write_exr(path: str | Path, layers: list[Layer], meta: FrameMeta, *, compres
     with atomic_path(target, direct=not atomic) as tmp:
         try:
             _exr_write(exr_file, tmp)
+            if sealed:
+                _seal_content(tmp)
         except OSError:
             raise
         except Exception as exc:  # OpenEXR raises RuntimeError with the C++ message
@@ -251,11 +271,70 @@ def write_exr(path: str | Path, layers: list[Layer], meta: FrameMeta, *, compres
     return ExrWritten(str(target), parts_done, multipart, notes)
 
 
+def _content_ranges(buf: Any) -> list[tuple[int, int]]:
+    """Where the values of every ``roto/contentHash`` attribute lie (one per part header)."""
+    ranges = []
+    at = buf.find(_CONTENT_PREFIX)
+    while at >= 0:
+        start = at + len(_CONTENT_PREFIX)
+        ranges.append((start, start + _CONTENT_LEN))
+        at = buf.find(_CONTENT_PREFIX, start + _CONTENT_LEN)
+    return ranges
+
+
+def _content_hash(buf: Any, ranges: list[tuple[int, int]]) -> str:
+    """BLAKE2b-256 of ``buf`` without the ``ranges`` (the hash's own value bytes)."""
+    h = hashlib.blake2b(digest_size=_CONTENT_LEN // 2)
+    view = memoryview(buf)
+    try:
+        pos = 0
+        for lo, hi in [*ranges, (len(buf), len(buf))]:
+            for at in range(pos, lo, 16 << 20):
+                h.update(view[at:min(lo, at + (16 << 20))])
+            pos = hi
+    finally:
+        view.release()
+    return h.hexdigest()
+
+
+def _seal_content(path: Path) -> None:
+    """Write the content hash into the placeholder(s) that :func:`write_exr` put in the header."""
+    with open(path, "r+b") as fh, mmap.mmap(fh.fileno(), 0) as buf:
+        ranges = [r for r in _content_ranges(buf) if buf[r[0]:r[1]] == _CONTENT_PLACEHOLDER]
+        if not ranges:
+            raise OutputError("the EXR writer dropped the content-hash attribute", path=str(path))
+        value = _content_hash(buf, ranges).encode()
+        for lo, hi in ranges:
+            buf[lo:hi] = value
+        buf.flush()
+
+
+def content_ok(path: str | Path) -> bool:
+    """Whether the file's bytes still hash to its ``roto/contentHash``.
+
+    False when it has none (a file written before the seal existed is written again once). Cost:
+    one read of the file (see "Content seal" in the module doc).
+    """
+    try:
+        with open(path, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size == 0:
+                return False
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+                ranges = _content_ranges(buf)
+                values = {bytes(buf[lo:hi]) for lo, hi in ranges}
+                if len(values) != 1:
+                    return False
+                return _content_hash(buf, ranges).encode() == values.pop()
+    except (OSError, ValueError):
+        return False
+
+
 def read_digest(path: str | Path) -> str | None:
     """The ``roto/digest`` of an EXR we wrote, or None when the file is absent, damaged or not ours.
 
     The header is parsed and the chunk table checked against the file size (a truncated or
-    damaged file reads as None, so the exporter writes it again).
+    damaged file reads as None, so the exporter writes it again). The pixel data is not read:
+    resume also calls :func:`content_ok`.
     """
     from engine.errors import RotoError
     from engine.media.readers.image import probe_image
