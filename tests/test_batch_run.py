@@ -221,3 +221,50 @@ def test_check_opens_masks_prompts_and_backends_like_the_run(plate, tmp_path, ca
     assert "models: there is no depth model named 'nope-depth'" in out
     assert "good: ok (128x80 1001-1012" in out
     assert not (tmp_path / "out").exists()  # nothing was written
+
+
+def test_a_changed_plate_is_tracked_again_and_an_unchanged_one_resumes(tmp_path):
+    """A re-rendered plate frame makes the re-run track, matte and export again (and say so); the
+    same plate resumes. A session from an older engine (no plate record) is not redone for nothing."""
+    import shutil as sh
+
+    from engine.batch.stages import PLATE_META
+
+    pattern, mask = make_plate(tmp_path, frames=6)
+    other, _ = make_plate(tmp_path / "other", frames=6, seed=11)
+    out = tmp_path / "out/sh"
+    job = validate_job({"shots": [shot("sh", pattern, mask, out, stages=["track", "matte", "export"],
+                                       backend="classical", matte={"backend": "classical", "chunk": 4})]})
+
+    def run():
+        rep = run_batch(job)
+        assert rep.ok, rep.shots[0].error
+        return rep.shots[0]
+
+    run()
+    again = run()
+    assert again.stages["track"].note == "already tracked" and not again.notes
+    before = fingerprint(out)
+
+    frame = Path(pattern.replace("####", "1003"))
+    sh.copyfile(Path(other.replace("####", "1003")), frame)  # frame 1003 re-rendered
+    redo = run()
+    assert any("the plate changed since the last run" in n and "re-tracking" in n for n in redo.notes), redo.notes
+    assert redo.stages["track"].note != "already tracked" and redo.stages["matte"].done > redo.stages["matte"].skipped
+    after = fingerprint(out)
+    assert after[f"sh.1003.exr"] != before[f"sh.1003.exr"]
+    resumed = run()  # the new plate, unchanged since: nothing redone
+    assert resumed.stages["track"].note == "already tracked" and not resumed.notes
+    assert fingerprint(out) == after
+
+    # a session written before plates were recorded, its id made the older way: recorded, not redone
+    session_file = out / "sh.roto.json"
+    doc = json.loads(session_file.read_text())
+    del doc["meta"][PLATE_META]
+    doc["clip"]["content_id"] = "0" * 32
+    session_file.write_text(json.dumps(doc))
+    old = run()
+    assert old.stages["track"].note == "already tracked"
+    assert any("recorded by an older engine" in n for n in old.notes), old.notes
+    assert run().notes == []
+

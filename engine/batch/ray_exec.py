@@ -216,7 +216,8 @@ class _RayShot:
 
         shot, ray = self.shot, self.ray
         cache = batch_cache(self.budgets)
-        session = st.open_shot_session(shot, cache=cache, frame_cache_bytes=self.budgets.memory["frames"])
+        session = st.open_shot_session(shot, cache=cache, frame_cache_bytes=self.budgets.memory["frames"],
+                                       notes=self.result.notes)
         lo, hi = session.frame_range
         self.result.frames = (lo, hi)
         reports = self.result.stages

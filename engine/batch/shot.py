@@ -205,7 +205,7 @@ def _run(shot: ShotSpec, wanted: list[str], result: ShotResult, journal: Journal
          frame_cache_bytes: int | None, frames: tuple[int, int] | None, force: bool, overlap: bool,
          progress: ShotProgress | None, cancel: CancelToken | None) -> None:
     session = st.open_shot_session(shot, cache=cache, frame_cache_bytes=frame_cache_bytes,
-                                   create=frames is None)
+                                   create=frames is None, notes=result.notes)
     shared = _Shared(session)
     lo, hi = session.frame_range
     a, b = (lo, hi) if frames is None else (max(lo, frames[0]), min(hi, frames[1]))

@@ -103,18 +103,46 @@ def open_shot_clip(ref: Any, cache_bytes: int | None = None) -> Any:
     if ref.content_id:
         # the plate's identity is the one the session recorded (its run cache is keyed by it): keys that
         # other stages derive from the clip (depth tokens, encoder features) are then the same in every
-        # process — engine.cache.keys.clip_content_id hashes its sample files in set order, which
-        # differs between processes
+        # process. What the files hold now is kept apart (open_shot_session compares it, plate_changed).
+        clip.__dict__[_ACTUAL_ID] = clip.content_id
         clip.__dict__["_content_id"] = ref.content_id
     return clip
 
 
+_ACTUAL_ID = "_batch_actual_content_id"
+#: meta key: the plate's content id as the batch last saw it, computed by the deterministic scheme
+#: of engine.cache.keys.clip_content_id (older sessions hold ids made in a per-process order)
+PLATE_META = "batch_plate"
+PLATE_SCHEME = 2
+
+
+def record_plate(session: Session, content_id: str) -> None:
+    session.data.meta[PLATE_META] = {"content_id": content_id, "scheme": PLATE_SCHEME}
+
+
+def plate_changed(session: Session) -> tuple[bool, str | None]:
+    """``(changed, note)``: whether the plate's files hold other content than when the shot was last
+    run. A session without a record of the current scheme (written by an older engine) is not
+    compared this once: the plate is recorded now and compared from the next run on (``note`` says so)."""
+    actual = session.clip.__dict__.get(_ACTUAL_ID) or session.clip.content_id
+    rec = session.data.meta.get(PLATE_META) or {}
+    if rec.get("scheme") == PLATE_SCHEME and rec.get("content_id"):
+        return rec["content_id"] != actual, None
+    record_plate(session, actual)
+    if actual == session.data.clip.content_id:
+        return False, None
+    return False, ("the plate's identity was recorded by an older engine; it is recorded now and a changed plate "
+                   "is noticed from the next run on")
+
+
 def open_shot_session(shot: ShotSpec, *, cache: Any = None, frame_cache_bytes: int | None = None,
-                      create: bool = True) -> Session:
-    """The shot's session: reopened when its prompts digest is unchanged, else (re)created.
+                      create: bool = True, notes: list[str] | None = None) -> Session:
+    """The shot's session: reopened when its prompts digest and its plate's content are unchanged,
+    else (re)created (a session given by the shot's ``session`` key keeps its keyframes and loses its
+    propagated masks and depth: they are tracked again). What happened goes to ``notes``.
 
     ``create=False`` (frame-chunk runs, Ray workers) never writes the project file: it raises
-    :class:`SessionError` when the session is missing or was made from other prompts.
+    :class:`SessionError` when the session is missing, was made from other prompts or on another plate.
     """
     from engine.cache.keys import make_key
     from engine.session.session import Session
@@ -122,6 +150,7 @@ def open_shot_session(shot: ShotSpec, *, cache: Any = None, frame_cache_bytes: i
     path = shot.session_path
     digest = prompts_digest(shot)
     session = None
+    plate_before: Any = None
     carried: tuple[str, Any] | None = None  # depth does not depend on the prompts: kept for the same plate
     if path.is_file():
         try:
@@ -134,6 +163,24 @@ def open_shot_session(shot: ShotSpec, *, cache: Any = None, frame_cache_bytes: i
             if session.data.meta.get("depth"):
                 carried = (session.data.clip.content_id, session.data.meta["depth"])
             session = None
+        if session is not None:
+            plate_before = session.data.meta.get(PLATE_META)
+            session._clip = open_shot_clip(session.data.clip, frame_cache_bytes)
+            changed, note = plate_changed(session)
+            if note and notes is not None:
+                notes.append(note)
+            if changed:
+                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
+                if not create:
+                    raise SessionError(f"the plate changed since the shot was tracked ({when})", path=shot.input,
+                                       hint="Run the track stage again first (roto batch JOBFILE --shot NAME)")
+                if notes is not None:
+                    notes.append(f"the plate changed since the last run ({when}): re-tracking")
+                if shot.session:
+                    _forget_plate_work(session)
+                else:
+                    session.clip.close()
+                    session = None
     elif shot.session:
         raise SessionError("the session file does not exist", path=str(path), hint="Check the shot's 'session' key")
     if session is None:
@@ -150,10 +197,9 @@ def open_shot_session(shot: ShotSpec, *, cache: Any = None, frame_cache_bytes: i
                                  missing=shot.missing, fps=None if shot.fps is None else str(shot.fps),
                                  ocio_config=shot.ocio, cache=cache, autosave=False)
         session.data.id = make_key("batch-session", shot.name, digest)[:32]
+        record_plate(session, session.data.clip.content_id)
         if carried is not None and carried[0] == session.data.clip.content_id:
             session.data.meta["depth"] = carried[1]
-    else:
-        session._clip = open_shot_clip(session.data.clip, frame_cache_bytes)
     batch_meta = session.data.meta.get("batch") or {}
     if batch_meta.get("prompts") != digest:
         if shot.mask or shot.points or shot.box or shot.prompts:
@@ -161,7 +207,23 @@ def open_shot_session(shot: ShotSpec, *, cache: Any = None, frame_cache_bytes: i
         session.data.meta["batch"] = {"prompts": digest, "shot": shot.name}
         if create:
             session.save()
+    elif create and session.data.meta.get(PLATE_META) != plate_before:
+        session.save()  # the plate's identity recorded (older session) or taken over (changed plate)
     return session
+
+
+def _forget_plate_work(session: Session) -> None:
+    """A user's session whose plate changed: it takes the new plate's identity and keeps its
+    keyframes; its propagated masks and depth are dropped so they are made again from the new plate."""
+    import dataclasses
+
+    actual = session.clip.__dict__.get(_ACTUAL_ID) or session.clip.content_id
+    session.data.clip = dataclasses.replace(session.data.clip, content_id=actual)
+    session.clip.__dict__["_content_id"] = actual
+    for key in [k for k in session.data.results if k not in session.data.keyframes]:
+        del session.data.results[key]
+    session.data.meta.pop("depth", None)
+    record_plate(session, actual)
 
 
 def apply_shot_prompts(session: Session, shot: ShotSpec) -> str | None:

@@ -291,5 +291,8 @@ def _summary(report) -> None:
                       escape(stages))  # engine text ("pip install 'x[sam3]'") is not markup
     console.print(table)
     for s in report.shots:
+        for note in s.notes:
+            console.print(f"{s.name}: {note}", markup=False)
+    for s in report.shots:
         if s.error:
             console.print(f"[red]{escape(s.name)}[/red]: {escape(str(s.error.get('text') or s.error.get('message')))}")
