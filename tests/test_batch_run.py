@@ -268,3 +268,30 @@ def test_a_changed_plate_is_tracked_again_and_an_unchanged_one_resumes(tmp_path)
     assert any("recorded by an older engine" in n for n in old.notes), old.notes
     assert run().notes == []
 
+
+def test_an_unreachable_ray_address_fails_at_once_with_a_sentence(plate, tmp_path, capsys, monkeypatch):
+    """``--ray HOST:PORT`` where nothing listens: exit 2 naming the address and what to do, before Ray is
+    even imported (ray.init would retry for minutes); a reachable address goes on to ray.init."""
+    import socket
+
+    import engine.deps
+    from engine.batch.ray_exec import check_reachable
+
+    def no_ray(*a, **k):
+        raise AssertionError("Ray was imported for an unreachable address")
+
+    monkeypatch.setattr(engine.deps, "require", no_ray)
+    folder, pattern, mask = plate
+    job = write_job(tmp_path / "job.json", [shot("sh", pattern, mask, tmp_path / "out/sh")])
+    with socket.socket() as free:  # a port nothing listens on
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    assert main(["batch", str(job), "--ray", f"127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err
+    assert f"no Ray cluster answers at 127.0.0.1:{port}" in err and "ray start --head" in err
+    assert "Traceback" not in err
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        check_reachable(f"127.0.0.1:{server.getsockname()[1]}")  # something answers: no error
+        check_reachable(f"ray://127.0.0.1:{server.getsockname()[1]}")

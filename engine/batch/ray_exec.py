@@ -121,10 +121,53 @@ def task_export(shot_data: dict[str, Any], first: int, last: int) -> dict[str, A
 # --- the executor ----------------------------------------------------------------------------------
 
 
+#: seconds to wait for a TCP connection to a cluster's head before saying it cannot be reached
+PROBE_TIMEOUT_S = 5.0
+
+
+def check_reachable(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """Raise :class:`InputError` at once when nothing answers at a cluster address (``HOST:PORT`` of
+    the head's GCS, default port 6379, or ``ray://HOST:PORT`` of a Ray client server, default 10001):
+    ``ray.init`` would otherwise retry for minutes with only Ray's own log lines."""
+    import socket
+
+    from engine.errors import InputError
+
+    text = address.strip()
+    client = text.startswith("ray://")
+    rest = text[len("ray://"):] if client else text
+    rest = rest.split("/", 1)[0]
+    if rest.startswith("["):  # [IPv6]:port
+        host, _, tail = rest[1:].partition("]")
+        port_text = tail[1:] if tail.startswith(":") else ""
+    elif rest.count(":") == 1:
+        host, port_text = rest.split(":")
+    else:  # a bare host name or IPv6 address
+        host, port_text = rest, ""
+    host = host or "127.0.0.1"
+    try:
+        port = int(port_text) if port_text else (10001 if client else 6379)
+    except ValueError:
+        raise InputError(f"--ray {address!r} is not a cluster address",
+                         hint="Give HOST:PORT of the head node (ray start --head prints it), ray://HOST:PORT, "
+                              "'auto' or 'local'") from None
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        what = "a Ray client server (ray://)" if client else "a Ray head node"
+        raise InputError(f"no Ray cluster answers at {host}:{port} ({exc.strerror or exc}); {what} was expected there",
+                         hint="Start the head with `ray start --head` (it prints the address to use), check the "
+                              "address, port and firewall, or run without --ray (or with --ray local)") from None
+
+
 def connect(address: str, workers: int | None = None) -> tuple[Any, bool]:
-    """``ray.init`` for ``address`` (see the module doc); returns (ray, whether we started it)."""
+    """``ray.init`` for ``address`` (see the module doc); returns (ray, whether we started it). A
+    given cluster address is probed first (:func:`check_reachable`): an unreachable one fails fast."""
     from engine.deps import require
 
+    if address not in ("auto", "local", None):
+        check_reachable(address)
     ray = require("ray", "running a batch on a Ray cluster (--ray)")
     if ray.is_initialized():
         return ray, False
