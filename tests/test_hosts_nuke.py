@@ -300,11 +300,7 @@ def test_a_pasted_copy_starts_its_own_session_and_the_original_keeps_its_own(nuk
 def test_another_plate_on_the_same_node_is_a_new_session(nuke, host_env, plate, root):
     from tests.serverkit import write_plate
 
-    h = NukeHarness(nuke)
-    pattern, sample = plate
-    node = h.scene(pattern, root / "out")
-    h.place(node, 1001, [(*centre(sample), 1)], None)
-    assert h.act(node, "track_both").error is None, h.messages()
+    h, node, _ = _tracked_node(nuke, host_env, plate, root)
     other, other_sample = write_plate(root / "other", frames=6, seed=11)
     node.input(0)["file"].setValue(other)
     h.place(node, 1001, [(*centre(other_sample), 1)], None)
@@ -319,11 +315,7 @@ def test_the_servers_refusal_of_a_key_on_another_plate_reaches_the_artist(nuke, 
     from tests.serverkit import write_plate
 
     monkeypatch.setattr(roto_host, "session_key", lambda host, uid, path: "nuke:Root:RotoAI1")
-    h = NukeHarness(nuke)
-    pattern, sample = plate
-    node = h.scene(pattern, root / "out")
-    h.place(node, 1001, [(*centre(sample), 1)], None)
-    assert h.act(node, "track_both").error is None, h.messages()
+    h, node, _ = _tracked_node(nuke, host_env, plate, root)
     other, other_sample = write_plate(root / "other", frames=6, seed=11)
     nuke.scriptClear()
     node = h.scene(other, root / "out2")
