@@ -431,19 +431,19 @@ def refetch_hint(name: str | None, dest: Path | None = None) -> str:
 def _check(path: Path, digest: str, nbytes: int, expected: str | None, size: int | None, *, delete: bool,
            dest: Path | None = None, url: str | None = None, approx: int | None = None,
            name: str | None = None) -> None:
-    problem = size_problem(nbytes, approx)
-    if problem is not None:
-        pass
+    wrong_size = size_problem(nbytes, approx)
+    if wrong_size is not None:
+        problem = wrong_size
     elif expected and digest != expected:
         problem = f"its SHA-256 is {digest}, expected {expected}"
     elif size is not None and nbytes != size:
         problem = f"it has {nbytes} bytes, expected {size}"
-    if problem is None:
+    else:
         return
     target = dest or path
     if delete:
         _discard_part(target)
-        hint = (f"Check that {url} is the {name or target.name} weights file" if size_problem(nbytes, approx) else
+        hint = (f"Check that {url} is the {name or target.name} weights file" if wrong_size else
                 f"Fetch it again; if this repeats, the file at {url} has changed or a proxy alters it")
         raise ModelError(f"the downloaded {target.name} is not the published file: {problem}; it was deleted",
                          path=str(target), hint=hint)

@@ -28,8 +28,8 @@ from typing import Any
 
 from engine.errors import ModelError
 from engine.models.catalogue import CATALOGUE, get
-from engine.models.download import (DownloadResult, ProgressFn, download, file_lock, is_local, part_path, refetch_hint,
-                                     sha256_file, size_problem, source_url)
+from engine.models.download import (DownloadResult, ProgressFn, download, file_lock, is_local, part_path, sha256_file,
+                                     size_problem, source_url)
 
 CHECKSUMS = "checksums.json"
 
