@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from engine.errors import ModelError
+from engine.models.download import refetch_hint
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -73,7 +74,7 @@ def load_checkpoint(model: torch.nn.Module, path: str | Path, model_name: str = 
     except Exception as exc:  # zip/pickle errors: truncated or not a torch file
         raise ModelError(f"the {model_name} weights file cannot be read: it is damaged or not a PyTorch checkpoint "
                          f"({type(exc).__name__})", path=str(path),
-                         hint=_refetch_hint(path)) from exc
+                         hint=f"Fetch it again with `{refetch_hint(None, path)}`") from exc
     sd = blob.get("model", blob) if isinstance(blob, dict) else None
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise ModelError(f"the file is not a {model_name} checkpoint (no 'model' state dict)", path=str(path))
@@ -196,9 +197,3 @@ def stability(low_res_logits: torch.Tensor, offset: float = 1.0) -> float:
     hi = int((low_res_logits > offset).sum())
     lo = int((low_res_logits > -offset).sum())
     return 1.0 if lo == 0 else hi / lo
-
-
-def _refetch_hint(path: Path) -> str:
-    from engine.models.download import refetch_hint
-
-    return f"Fetch it again with `{refetch_hint(None, Path(path))}`"

@@ -44,6 +44,7 @@ import torch
 from engine.depth.base import DepthInfo, DepthOut
 from engine.depth.da3_info import INSTALL, PRESETS, installed, unavailable  # noqa: F401  (re-exported)
 from engine.errors import DependencyMissing, ModelError
+from engine.models.download import refetch_hint
 
 PATCH = 14
 DEFAULT_PROCESS_RES = 504
@@ -99,7 +100,7 @@ def _read_state_dict(path: Path, title: str) -> dict[str, torch.Tensor]:
     except Exception as exc:  # header/zip/pickle errors: truncated, or not a weights file
         raise ModelError(f"the {title} weights file cannot be read: it is damaged or not a weights file "
                          f"({type(exc).__name__})", path=str(path),
-                         hint=_refetch_hint(path)) from exc
+                         hint=f"Fetch it again with `{refetch_hint(None, path)}`") from exc
     for key in ("model", "state_dict"):
         if isinstance(blob, dict) and isinstance(blob.get(key), dict):
             blob = blob[key]
@@ -329,9 +330,3 @@ class DA3Estimator:
 
 __all__ = ["PRESETS", "DA3Estimator", "build_network", "load_weights", "input_size", "to_network_input",
            "choose_da3_device", "installed", "unavailable"]
-
-
-def _refetch_hint(path: Path) -> str:
-    from engine.models.download import refetch_hint
-
-    return f"Fetch it again with `{refetch_hint(None, Path(path))}`"
