@@ -67,10 +67,6 @@ def clip_content_id(path: str, files: list[Path] | None = None) -> str:
         # First, middle and last file, in that order and without repeats. Not a set: a set of
         # paths iterates in an order that changes with the per-process hash seed, which made the
         # id (and every cache or resume check keyed on it) differ from one run to the next.
-        picked: list[Path] = []
-        for p in (paths[0], paths[len(paths) // 2], paths[-1]):
-            if p not in picked:
-                picked.append(p)
-        for p in picked:
+        for p in dict.fromkeys((paths[0], paths[len(paths) // 2], paths[-1])):
             h.update(_head_digest(p).encode())
     return h.hexdigest()[:32]
