@@ -103,8 +103,7 @@ def open_shot_clip(ref: Any, cache_bytes: int | None = None) -> Any:
     if ref.content_id:
         # the plate's identity is the one the session recorded (its run cache is keyed by it): keys that
         # other stages derive from the clip (depth tokens, encoder features) are then the same in every
-        # process. What the files hold now is kept apart (open_shot_session compares it, plate_changed).
-        clip.__dict__[_ACTUAL_ID] = clip.content_id
+        # process. What the files hold now is computed only where it is compared (actual_content_id).
         clip.__dict__["_content_id"] = ref.content_id
     return clip
 
@@ -116,6 +115,18 @@ PLATE_META = "batch_plate"
 PLATE_SCHEME = 2
 
 
+def actual_content_id(clip: Any) -> str:
+    """What the plate's files hold now (``clip.content_id`` of a fresh clip), even when
+    :func:`open_shot_clip` gave the clip the session's recorded identity; computed once per clip."""
+    cid = clip.__dict__.get(_ACTUAL_ID)
+    if cid is None:
+        recorded = clip.__dict__.pop("_content_id", None)
+        cid = clip.__dict__[_ACTUAL_ID] = clip.content_id
+        if recorded is not None:
+            clip.__dict__["_content_id"] = recorded
+    return cid
+
+
 def record_plate(session: Session, content_id: str) -> None:
     session.data.meta[PLATE_META] = {"content_id": content_id, "scheme": PLATE_SCHEME}
 
@@ -124,7 +135,7 @@ def plate_changed(session: Session) -> tuple[bool, str | None]:
     """``(changed, note)``: whether the plate's files hold other content than when the shot was last
     run. A session without a record of the current scheme (written by an older engine) is not
     compared this once: the plate is recorded now and compared from the next run on (``note`` says so)."""
-    actual = session.clip.__dict__.get(_ACTUAL_ID) or session.clip.content_id
+    actual = actual_content_id(session.clip)
     rec = session.data.meta.get(PLATE_META) or {}
     if rec.get("scheme") == PLATE_SCHEME and rec.get("content_id"):
         return rec["content_id"] != actual, None
@@ -217,7 +228,7 @@ def _forget_plate_work(session: Session) -> None:
     keyframes; its propagated masks and depth are dropped so they are made again from the new plate."""
     import dataclasses
 
-    actual = session.clip.__dict__.get(_ACTUAL_ID) or session.clip.content_id
+    actual = actual_content_id(session.clip)
     session.data.clip = dataclasses.replace(session.data.clip, content_id=actual)
     session.clip.__dict__["_content_id"] = actual
     for key in [k for k in session.data.results if k not in session.data.keyframes]:
