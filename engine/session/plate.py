@@ -65,7 +65,7 @@ def plate_exists(path: str) -> bool:
     if _is_url(path) or os.path.isfile(os.path.expanduser(path)):
         return True
     if extension_of(path) in VIDEO_EXTENSIONS and not is_pattern(path):
-        return os.path.isfile(os.path.expanduser(path))
+        return False  # a movie file that is not there (checked just above)
     try:
         find_sequence(path)
     except (RotoError, OSError):
