@@ -102,9 +102,10 @@ def matte_session(session: Session, objects: list[int] | None = None, *, backend
                                       "range": [lo, hi], "licence": matter.info.licence})
     store = store_for(session)
     rep = MatteReport(backend=matter.info.name, backend_reason=why)
-    if _all_stored(session, store, objs, lo, hi, token):  # a re-run on unchanged masks and settings
+    keys = _stored_keys(session, store, objs, lo, hi, token)
+    if keys is not None:  # a re-run on unchanged masks and settings
         try:
-            return _from_store(session, store, objs, lo, hi, token, rep, sink, progress, cancel)
+            return _from_store(session, store, objs, lo, hi, keys, rep, sink, progress, cancel)
         except _StoreMiss:
             rep = MatteReport(backend=matter.info.name, backend_reason=why)
     state = matter.init_state(session.shape)
@@ -165,25 +166,29 @@ def matte_session(session: Session, objects: list[int] | None = None, *, backend
     return rep
 
 
-def _all_stored(session: Session, store: Any, objs: list[int], lo: int, hi: int, token: str) -> bool:
-    """True when the store holds the alpha of every object's mask on every frame of ``lo``..``hi``
-    for this matter and these controls: a re-run with the same inputs needs no matting."""
+def _stored_keys(session: Session, store: Any, objs: list[int], lo: int, hi: int,
+                 token: str) -> dict[tuple[int, int], str] | None:
+    """The store keys ``(object, frame) -> key`` of every mask on ``lo``..``hi`` when the store
+    holds the alpha of each for this matter and these controls (a re-run with the same inputs
+    needs no matting), else None."""
     from engine.session.alpha_store import frame_key
 
+    keys = {}
     for frame in range(lo, hi + 1):
         for o in objs:
             res = session.result(o, frame)
-            if res is not None and not store.has(o, frame, frame_key(token, res)):
-                return False
-    return True
+            if res is not None:
+                key = keys[o, frame] = frame_key(token, res)
+                if not store.has(o, frame, key):
+                    return None
+    return keys
 
 
-def _from_store(session: Session, store: Any, objs: list[int], lo: int, hi: int, token: str, rep: MatteReport,
-                sink: Sink | None, progress: ProgressCallback | None, cancel: CancelToken | None) -> MatteReport:
-    """Serve a re-run from the alpha store: the same alphas handed to ``sink``, nothing recomputed.
-    A stored file that cannot be read falls back to a full run."""
-    from engine.session.alpha_store import frame_key
-
+def _from_store(session: Session, store: Any, objs: list[int], lo: int, hi: int, keys: dict[tuple[int, int], str],
+                rep: MatteReport, sink: Sink | None, progress: ProgressCallback | None,
+                cancel: CancelToken | None) -> MatteReport:
+    """Serve a re-run from the alpha store (``keys`` from :func:`_stored_keys`): the same alphas
+    handed to ``sink``, nothing recomputed. A stored file that cannot be read falls back to a full run."""
     started = time.monotonic()
     rep.cached = True
     total = hi - lo + 1
@@ -192,10 +197,10 @@ def _from_store(session: Session, store: Any, objs: list[int], lo: int, hi: int,
             check_cancel(cancel)
             done: dict[int, np.ndarray] = {}
             for o in objs:
-                res = session.result(o, frame)
+                key = keys.get((o, frame))
                 alpha = None
-                if res is not None:
-                    alpha = store.get(o, frame, frame_key(token, res))
+                if key is not None:
+                    alpha = store.get(o, frame, key)
                     if alpha is None or alpha.shape != tuple(session.shape):
                         raise _StoreMiss
                     rep.per_object[o] = rep.per_object.get(o, 0) + 1
