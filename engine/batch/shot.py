@@ -117,10 +117,8 @@ class _Shared:
         """Between two tracked frames: save when another stage asked to, and at least every
         AUTOSAVE_SECONDS anyway, so a killed run keeps the frames tracked so far (and the session
         resumes its unfinished run from them)."""
-        from engine.session.session import AUTOSAVE_SECONDS
-
         with self.lock:
-            if self.dirty or time.monotonic() - self.session._last_save > AUTOSAVE_SECONDS:
+            if self.dirty or self.session.save_due():
                 self.session.save()
                 self.dirty = False
 

@@ -807,8 +807,12 @@ class Session:
         self.history.push(rec.finish())
         self._save_if_needed(force=True)
 
+    def save_due(self) -> bool:
+        """True when the last save is more than AUTOSAVE_SECONDS ago (what autosave waits for)."""
+        return time.monotonic() - self._last_save > AUTOSAVE_SECONDS
+
     def _save_if_needed(self, force: bool = False) -> None:
-        if self.autosave and self.path is not None and (force or time.monotonic() - self._last_save > AUTOSAVE_SECONDS):
+        if self.autosave and self.path is not None and (force or self.save_due()):
             self.save()
 
     def _backend_label(self) -> str:
