@@ -164,10 +164,9 @@ class SequenceReader:
             raise MissingFrames(exc.message, path=text, frame=f, missing=(f,),
                                 hint="Render or restore it, or pass --missing hold|black") from None
         except CorruptMedia as exc:
-            # In a sequence a damaged frame can be stood in for (Clip applies --missing hold|black).
-            from engine.media.readers.image import _DAMAGED_HINT
-
-            if self._lone or exc.hint not in (None, _DAMAGED_HINT):
+            # CorruptMedia means the file's bytes are damaged (errors.py); in a sequence such a frame
+            # can be stood in for (Clip applies --missing hold|black), a lone image cannot.
+            if self._lone:
                 raise _with_frame(exc, text, f) from None
             raise CorruptMedia(exc.message, path=exc.path or text, frame=f,
                                hint="Re-render or re-export the frame; if it is only this frame, use --missing hold "
