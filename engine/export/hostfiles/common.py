@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -68,39 +69,33 @@ def absolute_path(path: str | None) -> str | None:
 
 def is_sequence(path: str | None) -> bool:
     """True when ``path`` holds a frame token (``#``, ``@`` or ``%0Nd``) in its file name."""
-    if not path:
-        return False
-    name = str(path).replace("\\", "/").rsplit("/", 1)[-1]
-    return bool(re.search(r"#|@|%0?\d*d", name))
+    from engine.media.sequence import is_pattern
+
+    return bool(path and is_pattern(str(path).replace("\\", "/")))
+
+
+def _fill_frame_token(path: str | None, fill: Callable[[int], str]) -> str | None:
+    """``path`` in the ``####`` spelling with its frame token replaced by ``fill(digits)``; a movie or
+    a single file unchanged."""
+    if not path or not is_sequence(path):
+        return path
+    p = frame_pattern(path, "hash") or ""
+    head, _, name = p.rpartition("/")
+    name = re.sub(r"#+", lambda m: fill(len(m.group(0))), name, count=1)
+    return f"{head}/{name}" if head or p.startswith("/") else name
 
 
 def frame_file(path: str | None, frame: int) -> str | None:
     """The file of ``frame`` in a sequence pattern (``/a/shot.####.exr`` → ``/a/shot.1001.exr``); a
     movie or a single file unchanged."""
-    if not path or not is_sequence(path):
-        return path
-    p = frame_pattern(path, "hash") or ""
-    head, _, name = p.rpartition("/")
     sign = "-" if frame < 0 else ""
-    name = re.sub(r"#+", lambda m: f"{sign}{abs(int(frame)):0{len(m.group(0)) if len(m.group(0)) > 1 else 1}d}", name,
-                  count=1)
-    return f"{head}/{name}" if head or p.startswith("/") else name
+    return _fill_frame_token(path, lambda n: f"{sign}{abs(int(frame)):0{n}d}")
 
 
 def flame_sequence(path: str | None, first: int, last: int) -> str | None:
     """A sequence in Flame's own spelling, ``/a/shot.[1001-1030].exr`` (what ``flame.import_clips``
     reads); a movie or a single file unchanged."""
-    if not path or not is_sequence(path):
-        return path
-    p = frame_pattern(path, "hash") or ""
-    head, _, name = p.rpartition("/")
-
-    def rng(m: re.Match) -> str:
-        n = len(m.group(0)) if len(m.group(0)) > 1 else 1
-        return f"[{int(first):0{n}d}-{int(last):0{n}d}]"
-
-    name = re.sub(r"#+", rng, name, count=1)
-    return f"{head}/{name}" if head or p.startswith("/") else name
+    return _fill_frame_token(path, lambda n: f"[{int(first):0{n}d}-{int(last):0{n}d}]")
 
 
 _TCL_SAFE = re.compile(r"^[A-Za-z0-9_./:#%+\-=,@]+$")
