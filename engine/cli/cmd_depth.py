@@ -83,16 +83,13 @@ def _floats(text: str, n: int, what: str) -> list[float]:
 
 
 def _session(args: argparse.Namespace, clip):
+    from engine.cli.common import open_session_for_input
     from engine.session.session import Session
 
     if not args.session:
         return None
     if Path(args.session).is_file():
-        s = Session.open(args.session)
-        if not s.same_plate(args.input):  # any name of the same sequence or movie, from any folder
-            raise InputError(f"the session was made on {s.plate_path}, not on {args.input}", path=args.session,
-                             hint="Use another --session file for another plate")
-        return s
+        return open_session_for_input(args)
     return Session.create(args.input, clip=clip, path=args.session, colourspace=args.colourspace,
                           missing=args.missing, fps=args.fps, ocio_config=args.ocio)
 

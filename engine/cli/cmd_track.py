@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from engine.cli.common import add_input_args
-from engine.errors import InputError, PromptError
+from engine.errors import PromptError
 
 
 def _floats(text: str, n: tuple[int, ...], what: str) -> list[float]:
@@ -66,14 +66,11 @@ def register(sub) -> None:
 
 
 def _open_session(args: argparse.Namespace):
-    from engine.cli.common import open_input
+    from engine.cli.common import open_input, open_session_for_input
     from engine.session.session import Session
 
     if args.session and Path(args.session).is_file():
-        session = Session.open(args.session)
-        if not session.same_plate(args.input):  # any name of the same sequence or movie, from any folder
-            raise InputError(f"the session was made on {session.plate_path}, not on {args.input}",
-                             path=args.session, hint="Use another --session file for another plate")
+        session = open_session_for_input(args)
         if args.backend and args.backend != session.data.backend:
             session.data.backend = args.backend
         return session

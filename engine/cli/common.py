@@ -52,6 +52,18 @@ def open_input(args: argparse.Namespace):
                      out_point=hi, fps=args.fps, ocio_config=args.ocio)
 
 
+def open_session_for_input(args: argparse.Namespace):
+    """Reopen ``args.session`` for ``args.input``; an error when it was made on another plate (any
+    name of the same sequence or movie, from any folder, is the same plate)."""
+    from engine.session.session import Session
+
+    session = Session.open(args.session)
+    if not session.same_plate(args.input):
+        raise InputError(f"the session was made on {session.plate_path}, not on {args.input}", path=args.session,
+                         hint="Use another --session file for another plate")
+    return session
+
+
 @contextlib.contextmanager
 def cancel_on_interrupt() -> Iterator[CancelToken]:
     """A cancel token set by the first Ctrl-C (work stops cleanly between frames); a second Ctrl-C aborts."""
