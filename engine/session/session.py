@@ -537,7 +537,8 @@ class Session:
             for run, run_objs in sorted(plans.items(), key=lambda kv: (kv[0].start, kv[0].direction)):
                 report_.runs += 1
                 from_cache: list[bool] = []
-                for frame, per_obj in self._run(run, run_objs, lo, hi, cancel, from_cache):
+                resumed: list[int] = []
+                for frame, per_obj in self._run(run, run_objs, lo, hi, cancel, from_cache, resumed):
                     if not lo <= frame <= hi:
                         continue
                     done += 1
@@ -562,7 +563,7 @@ class Session:
                         on_final(frame)
                     self._save_if_needed()
                 report_.runs_from_cache += int(any(from_cache))
-                report_.frames_resumed += sum(1 for x in from_cache if isinstance(x, int) and x is not True)
+                report_.frames_resumed += len(resumed)
         except Cancelled:
             report_.cancelled = True
             raise
@@ -580,12 +581,13 @@ class Session:
         """Re-propagate what a correction on ``frame`` changed (up to the neighbouring keyframes)."""
         return self.propagate(objects, "both", around=self.check_frame(frame), **kwargs)
 
-    def _run(self, run: Run, objs: list[int], lo: int, hi: int, cancel: CancelToken | None, from_cache: list[bool]):
+    def _run(self, run: Run, objs: list[int], lo: int, hi: int, cancel: CancelToken | None, from_cache: list[bool],
+             resumed: list[int]):
         """Yield ``(frame, {obj: (rle, confidence, occluded)})`` for one backend run from keyframe
         ``run.start``. A complete run is cached; an unchanged run is served from the cache
         (``from_cache`` gets True). Cancellation is checked before every frame. The frames an
         interrupted run finished are cached too (``runs-partial``): the same run later serves them
-        from the cache and continues from the last one whose masks are all visible (its masks
+        from the cache (``resumed`` gets those inside ``lo``-``hi``) and continues from the last one whose masks are all visible (its masks
         condition the rest), so a cancelled or server-stopped track resumes instead of starting over.
         """
         from engine.backends.base import Prompt
@@ -616,7 +618,7 @@ class Session:
                 check_cancel(cancel)
                 outputs.append(item)
                 if lo <= item[0] <= hi:
-                    from_cache.append(item[0])  # one resumed frame (counted in the report)
+                    resumed.append(item[0])
                 yield item
                 if not lo <= item[0] <= hi:
                     self._partial.pop(key, None)
