@@ -392,8 +392,7 @@ def fit_closed(contour: np.ndarray, *, tolerance: float = 0.5, max_points: int =
                 s2, st2 = _fit_with_tol(samples, kept, step, t, 3.0)
                 guard += 1
             a2 = np.asarray(st2, int)
-            a2, c2 = _fill_worst(samples, a2, np.isin(a2, kept), step, hi, float(tolerance))
-            k2, _ = refit_fixed(samples, a2, c2, step)
+            a2, c2, k2 = _fill_worst(samples, a2, np.isin(a2, kept), step, hi, float(tolerance))
             score = float(curve_distance(samples, sample_key(k2, 1.0)).mean())
             if best is None or score < best[0]:
                 best = (score, t, s2, st2, a2, c2)
@@ -422,9 +421,10 @@ def fit_closed(contour: np.ndarray, *, tolerance: float = 0.5, max_points: int =
 
 
 def _fill_worst(samples: np.ndarray, anchors: np.ndarray, corner: np.ndarray, step: float, target: int,
-                tol: float) -> tuple[np.ndarray, np.ndarray]:
+                tol: float) -> tuple[np.ndarray, np.ndarray, BezierKey]:
     """Add smooth anchors, one at a time, at the contour sample farthest from the spline (in the
-    worst segment), until there are ``target`` anchors or every sample is within ``tol`` px."""
+    worst segment), until there are ``target`` anchors or every sample is within ``tol`` px.
+    Returns the anchors, their corner flags and their fitted key (:func:`refit_fixed`)."""
     from scipy.spatial import cKDTree
 
     m = len(samples)
@@ -457,7 +457,7 @@ def _fill_worst(samples: np.ndarray, anchors: np.ndarray, corner: np.ndarray, st
             if best is None or score < best[0]:
                 best = (score, e2, a2[order], c2[order], k2)
         _, err, anchors, corner, key = best
-    return anchors, corner
+    return anchors, corner, key
 
 
 def _sharpest(samples, corners, step, window, keep):
