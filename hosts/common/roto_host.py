@@ -376,7 +376,7 @@ def _run(task):
                                   colourspace=source.get("colourspace"))
     sid = session["session"]
     if action == "cancel_jobs":  # hosts whose scripts run in separate processes cancel through the server
-        active = [j for j in client.jobs(sid).get("jobs", []) if j.get("state") in ("queued", "waiting", "running")]
+        active = [j for j in client.jobs(sid).get("jobs", []) if j.get("state") in load_client().ACTIVE_STATES]
         for j in active:
             client.cancel(j["id"])
         task.result = {"cancelled": [j["id"] for j in active]}
