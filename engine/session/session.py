@@ -587,8 +587,9 @@ class Session:
         ``run.start``. A complete run is cached; an unchanged run is served from the cache
         (``from_cache`` gets True). Cancellation is checked before every frame. The frames an
         interrupted run finished are cached too (``runs-partial``): the same run later serves them
-        from the cache (``resumed`` gets those inside ``lo``-``hi``) and continues from the last one whose masks are all visible (its masks
-        condition the rest), so a cancelled or server-stopped track resumes instead of starting over.
+        from the cache (``resumed`` gets those inside ``lo``-``hi``) and continues from the last one
+        whose masks are all visible (its masks condition the rest), so a cancelled or server-stopped
+        track resumes instead of starting over.
         """
         from engine.backends.base import Prompt
         from engine.ops import rle
@@ -663,7 +664,7 @@ class Session:
         """One backend run as ``(cache key, [(frame, {obj: (rle, confidence, occluded)}), ...])``,
         served from the cache when unchanged; a batch worker runs it and the driver seeds its cache."""
         lo, hi = self.frame_range
-        outputs = list(self._run(run, objs, min(lo, run.end), max(hi, run.end), cancel, []))
+        outputs = list(self._run(run, objs, min(lo, run.end), max(hi, run.end), cancel, [], []))
         return self.run_cache_key(run, objs), outputs
 
     def _merge(self, sides: dict[str, tuple[dict, float, bool, int]], frame: int) -> FrameResult:
