@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import cv2
 import numpy as np
@@ -206,6 +207,52 @@ def test_thin_line_attached_to_object_is_kept():
     near = cv2.dilate(res.mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     assert (thin & near).sum() > 0.6 * thin.sum()  # the line is still there, within 2 px
     assert iou(res.mask, masks[-1]) > 0.7
+
+
+def test_line_stays_attached_when_a_limb_changes_the_objects_box():
+    # a blob with a kite line on its right and a wide "arm" on its left that is withdrawn after the
+    # keyframe: the box centre jumps ~12 px right, the centre of mass ~3 px, the attachment not at all
+    frames, masks = [], []
+    cx, cy = 100, 100
+    for t in range(5):
+        m = disk(cx, cy, 30)
+        if t == 0:
+            m = m.copy()
+            m[97:104, cx - 54 : cx - 20] = True
+        img = render([(m, RED)])
+        line = np.zeros((H, W), np.uint8)
+        cv2.line(line, (cx + 18, cy - 20), (cx + 70, 0), 1, 2)
+        lm = line.astype(bool) & ~m
+        img[lm] = (20, 20, 20)
+        frames.append(img)
+        masks.append(m | lm)
+    tr = ClassicalTracker()
+    st = tr.start(frames[0], masks[0])
+    assert st.lines is not None and len(st.lines) >= 1
+    for t in range(1, len(frames)):
+        (res,) = tr.step([st], frames[t - 1], frames[t])
+    thin = lm & ~cv2.dilate(m.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    near = cv2.dilate(res.mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert thin.sum() > 80
+    assert (thin & near).sum() > 0.8 * thin.sum()  # the line is still there, within 2 px
+
+
+def test_split_lines_merges_the_pieces_of_one_line():
+    from engine.backends.classical.lines import merge_collinear, split_lines
+
+    m = disk(60, 110, 14)
+    line = np.zeros((H, W), np.uint8)
+    cv2.line(line, (70, 100), (180, 5), 1, 1)
+    line[60:64, :] = 0  # two gaps: Hough returns the line in pieces
+    line[30:33, :] = 0
+    body, segs, _ = split_lines(m | line.astype(bool), min_length=20)
+    assert len(segs) == 1
+    xa, ya, xb, yb = segs[0]
+    assert math.hypot(xa - 70, ya - 100) < 8 and math.hypot(xb - 180, yb - 5) < 8  # attached end first
+    # two lines at different angles stay two; pieces of one line become one
+    pieces = np.array([[0, 0, 10, 10], [20, 20, 40, 40], [0, 0, 40, 0]], np.float32)
+    merged = merge_collinear(pieces, lambda x, y: math.hypot(x, y))
+    assert sorted(map(tuple, merged.round().tolist())) == [(0, 0, 40, 0), (0, 0, 40, 40)]
 
 
 def test_click_with_motion_reference():

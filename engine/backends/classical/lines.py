@@ -54,6 +54,7 @@ def split_lines(mask: np.ndarray, *, radius: int = 3, min_length: int = 40):
         for i, (xa, ya, xb, yb) in enumerate(segs):
             if d(xb, yb) < d(xa, ya):
                 segs[i] = (xb, yb, xa, ya)
+        segs = merge_collinear(segs, lambda x, y: d(x, y))
     drawn = draw_lines(mask.shape, segs, 3.0)
     covered = thin & drawn
     if covered.sum() < 0.3 * thin.sum():
@@ -65,6 +66,35 @@ def split_lines(mask: np.ndarray, *, radius: int = 3, min_length: int = 40):
     if not new_body.any():
         return mask.copy(), empty, 0.0
     return new_body, segs, width
+
+
+def merge_collinear(segs: np.ndarray, dist_to_body, *, max_angle: float = 0.03, max_offset: float = 3.0) -> np.ndarray:
+    """Merge Hough pieces of one physical line into one segment.
+
+    ``segs`` are ``float32 (N, 4)`` segments; pieces whose directions differ by less than
+    ``max_angle`` rad and whose normal offsets differ by less than ``max_offset`` px are one line,
+    which runs from its piece end nearest the body (``dist_to_body(x, y) -> px``) to the farthest.
+    """
+    groups: list[dict] = []
+    for xa, ya, xb, yb in np.asarray(segs, np.float64):
+        ang = math.atan2(yb - ya, xb - xa)
+        off = -xa * math.sin(ang) + ya * math.cos(ang)
+        for g in groups:
+            dang = (g["ang"] - ang + math.pi / 2) % math.pi - math.pi / 2
+            goff = -xa * math.sin(g["ang"]) + ya * math.cos(g["ang"])
+            if abs(dang) < max_angle and abs(goff - g["off"]) < max_offset:
+                g["pts"] += [(xa, ya), (xb, yb)]
+                break
+        else:
+            groups.append({"ang": ang, "off": off, "pts": [(xa, ya), (xb, yb)]})
+    out = []
+    for g in groups:
+        pts = g["pts"]
+        d = [dist_to_body(x, y) for x, y in pts]
+        a = pts[int(np.argmin(d))]
+        b = pts[int(np.argmax(d))]
+        out.append((a[0], a[1], b[0], b[1]))
+    return np.array(out, np.float32).reshape(-1, 4)
 
 
 def line_response(grey: np.ndarray, *, size: int = 7) -> np.ndarray:
@@ -113,7 +143,7 @@ def line_meta(segs: np.ndarray, shape, *, border: float = 6.0) -> np.ndarray:
     return out
 
 
-def track_lines(segs: np.ndarray, resp: np.ndarray, move, *, max_turn: float = 0.08, steps: int = 17,
+def track_lines(segs: np.ndarray, resp: np.ndarray, move, *, max_turn: float = 0.04, steps: int = 17,
                 shift: float = 3.0, keep: np.ndarray | None = None, min_ratio: float = 0.35,
                 meta: np.ndarray | None = None, max_total_turn: float = 0.5):
     """Re-fit segments on a new frame.

@@ -632,6 +632,7 @@ class ClassicalTracker:
             last_pts=last_pts,
             last_desc=last_desc,
             lines=lines,
+            extra={} if lines is None else {"centroid": _centroid(m)},
             line_ref=line_ref,
             line_width=line_width,
             line_meta=lmeta,
@@ -901,8 +902,11 @@ class ClassicalTracker:
             # output only: the state keeps the unrefined mask, so refinement never feeds back
             mask = _guided_refine(cur.rgb, full, p.refine_radius, p.refine_eps) >= 0.5
         if st.lines is not None and len(st.lines):
-            ox, oy = 0.5 * (x0 + x1), 0.5 * (y0 + y1)
-            nx, ny = 0.5 * (nb[0] + nb[2]), 0.5 * (nb[1] + nb[3])
+            # the attached ends move with the object's centre of mass (its box centre jumps when a
+            # limb or the end of a line enters or leaves the body) and scale with its area
+            ox, oy = st.extra.get("centroid") or (0.5 * (x0 + x1), 0.5 * (y0 + y1))
+            nx, ny = _centroid(mask)
+            st.extra["centroid"] = (nx, ny)
             k = float(np.clip(math.sqrt(max(1.0, st.area) / max(1.0, old_area)), 0.8, 1.25))
 
             def move(xy, ox=ox, oy=oy, nx=nx, ny=ny, k=k):
@@ -1086,3 +1090,12 @@ def resolve_overlaps(results: list[StepResult]) -> list[StepResult]:
         nr.mask = r.mask & (winner == i)
         out.append(nr)
     return out
+
+
+def _centroid(mask: np.ndarray) -> tuple[float, float]:
+    """Centre of mass ``(x, y)`` of a ``bool (H, W)`` mask, full-resolution pixels."""
+    mo = cv2.moments(mask.astype(np.uint8), binaryImage=True)
+    if mo["m00"] <= 0:
+        h, w = mask.shape
+        return 0.5 * w, 0.5 * h
+    return mo["m10"] / mo["m00"], mo["m01"] / mo["m00"]
