@@ -72,7 +72,7 @@ def merge_collinear(segs: np.ndarray, dist_to_body, *, max_angle: float = 0.03, 
     """Merge Hough pieces of one physical line into one segment.
 
     ``segs`` are ``float32 (N, 4)`` segments; pieces whose directions differ by less than
-    ``max_angle`` rad and whose normal offsets differ by less than ``max_offset`` px are one line,
+    ``max_angle`` rad and whose two ends lie within ``max_offset`` px of the line are one line,
     which runs from its piece end nearest the body (``dist_to_body(x, y) -> px``) to the farthest.
     """
     groups: list[dict] = []
@@ -81,8 +81,10 @@ def merge_collinear(segs: np.ndarray, dist_to_body, *, max_angle: float = 0.03, 
         off = -xa * math.sin(ang) + ya * math.cos(ang)
         for g in groups:
             dang = (g["ang"] - ang + math.pi / 2) % math.pi - math.pi / 2
-            goff = -xa * math.sin(g["ang"]) + ya * math.cos(g["ang"])
-            if abs(dang) < max_angle and abs(goff - g["off"]) < max_offset:
+            sn, cs = math.sin(g["ang"]), math.cos(g["ang"])
+            da = abs(-xa * sn + ya * cs - g["off"])  # both ends near the group's line
+            db = abs(-xb * sn + yb * cs - g["off"])
+            if abs(dang) < max_angle and max(da, db) < max_offset:
                 g["pts"] += [(xa, ya), (xb, yb)]
                 break
         else:
