@@ -197,6 +197,10 @@ class TrackerParams:
     reacquire_colour: float = 1.5
     #: Re-acquired candidates must have an area within [1/x, x] of the last seen area.
     reacquire_area_factor: float = 3.0
+    #: Also look for a lost object where the frame moves unlike the camera (a shot that pans with
+    #: it): a region of the motion residual whose mean keyframe colour log-odds reaches this
+    #: (None = off). Motion is the main evidence there, so the colour bar is lower.
+    reacquire_motion_colour: float | None = 0.5
 
 
 @dataclass
@@ -676,7 +680,7 @@ class ClassicalTracker:
         p = self.params
         st.frames += 1
         if st.occluded:
-            return self._search(st, cur)
+            return self._search(st, cur, prev)
         H, W = st.full_shape
         old_area = st.area
         x0, y0, x1, y1 = st.box
@@ -982,9 +986,9 @@ class ClassicalTracker:
         return StepResult(mask=np.zeros(st.full_shape, bool), confidence=0.0, occluded=True,
                           prob=np.zeros(st.full_shape, np.float32))
 
-    def _search(self, st: ObjectState, cur: _Frame) -> StepResult:
+    def _search(self, st: ObjectState, cur: _Frame, prev: _Frame | None = None) -> StepResult:
         """Look for a lost object in the whole frame: keypoints of the recent and keyframe anchors first,
-        then the keyframe colour model."""
+        then regions that move unlike the camera (with ``prev``), then the keyframe colour model."""
         p = self.params
         st.lost_frames += 1
         s, rgb, cidx = cur.small()
@@ -1023,7 +1027,24 @@ class ClassicalTracker:
             return StepResult(mask=mask, confidence=conf, occluded=False, prob=full)
         col = log_ratio(st.fg_key, st.bg, cidx)
         sm = cv2.GaussianBlur(col, (0, 0), 1.5)
+        if p.reacquire_motion_colour is not None and prev is not None:
+            moving = _independent_motion(prev.small()[1], rgb)
+            got = self._best_component(st, moving, sm, s, p.reacquire_motion_colour)
+            if got is not None:
+                return self._reacquired(st, got[1], got[0], (W, H))
         cand = sm > p.reacquire_colour
+        got = self._best_component(st, cand, sm, s, None)
+        if got is None:
+            return StepResult(mask=np.zeros(st.full_shape, bool), confidence=0.0, occluded=True,
+                              prob=np.zeros(st.full_shape, np.float32))
+        return self._reacquired(st, got[1], got[0], (W, H))
+
+    def _best_component(self, st: ObjectState, cand: np.ndarray, score_map: np.ndarray, s: float,
+                        min_score: float | None):
+        """The component of ``cand`` (bool, search resolution) of plausible size (within
+        ``reacquire_area_factor`` of the last seen area) with the highest mean ``score_map``, as
+        ``(score, bool mask)``; None when none qualifies (or none reaches ``min_score``)."""
+        p = self.params
         n, lab, stats, _ = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=8)
         best = None
         area_s = st.area * s * s
@@ -1031,14 +1052,15 @@ class ClassicalTracker:
             a = float(stats[i, cv2.CC_STAT_AREA])
             if not (area_s / p.reacquire_area_factor <= a <= area_s * p.reacquire_area_factor):
                 continue
-            score = float(sm[lab == i].mean())
-            if best is None or score > best[0]:
+            score = float(score_map[lab == i].mean())
+            if (min_score is None or score >= min_score) and (best is None or score > best[0]):
                 best = (score, i)
-        if best is None:
-            return StepResult(mask=np.zeros(st.full_shape, bool), confidence=0.0, occluded=True,
-                              prob=np.zeros(st.full_shape, np.float32))
-        seg = (lab == best[1]).astype(np.float32)
-        full = cv2.resize(seg, (W, H), interpolation=cv2.INTER_LINEAR)
+        return None if best is None else (best[0], lab == best[1])
+
+    def _reacquired(self, st: ObjectState, seg: np.ndarray, score: float, size: tuple[int, int]) -> StepResult:
+        """Restart a lost object from ``seg`` (bool, search resolution) found with colour ``score``."""
+        W, H = size
+        full = cv2.resize(seg.astype(np.float32), (W, H), interpolation=cv2.INTER_LINEAR)
         mask = full >= 0.5
         if not mask.any():
             return StepResult(mask=mask, confidence=0.0, occluded=True, prob=np.zeros(st.full_shape, np.float32))
@@ -1049,8 +1071,33 @@ class ClassicalTracker:
         st.velocity = (0.0, 0.0)
         st.area_hist = [st.area]
         st.last_pts = st.last_desc = None
-        conf = float(np.clip(best[0] / 4.0, 0.0, 1.0)) * 0.5
+        conf = float(np.clip(score / 4.0, 0.0, 1.0)) * 0.5
         return StepResult(mask=mask, confidence=conf, occluded=False, prob=full)
+
+
+def _independent_motion(prev_rgb: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """Where ``rgb`` moves unlike the camera since ``prev_rgb`` (both ``uint8 (h, w, 3)``, same size):
+    ``bool (h, w)``. The camera's motion is an affine model fitted with RANSAC to DIS flow on a grid;
+    a pixel moves independently when its flow differs from it by more than 1 px and three times
+    the median-ish residual (60th percentile), after a 3x3 opening."""
+    from engine.ops.flow import dis_flow
+
+    flow = dis_flow(prev_rgb, rgb, preset="medium")
+    h, w = flow.shape[:2]
+    ys, xs = np.mgrid[2:h:6, 2:w:6]
+    ys, xs = ys.ravel(), xs.ravel()
+    src = np.stack([xs, ys], 1).astype(np.float32)
+    a, _ = cv2.estimateAffine2D(src, src + flow[ys, xs], method=cv2.RANSAC, ransacReprojThreshold=1.0,
+                                maxIters=500)
+    if a is None:
+        return np.zeros((h, w), bool)
+    gx = np.arange(w, dtype=np.float32)[None, :]
+    gy = np.arange(h, dtype=np.float32)[:, None]
+    bu = a[0, 0] * gx + a[0, 1] * gy + a[0, 2] - gx
+    bv = a[1, 0] * gx + a[1, 1] * gy + a[1, 2] - gy
+    r = np.hypot(flow[..., 0] - bu, flow[..., 1] - bv)
+    moving = r > max(1.0, 3.0 * float(np.percentile(r, 60)))
+    return cv2.morphologyEx(moving.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
 
 
 def _bg_region(mask: np.ndarray, box, area: float) -> np.ndarray:
