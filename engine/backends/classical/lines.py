@@ -11,6 +11,11 @@ pixels wide, yet they carry much of an object's outline. This module handles the
   segments that no longer follow a line are dropped;
 * :func:`draw_lines` rasterises the segments back into a mask.
 
+From a click there is no drawn mask to split, so :func:`find_attached_lines` looks for the lines
+instead: rays cast from just outside the object that follow the thin-line response, kept by
+:func:`lines_moving_with` only when they move with the object rather than with the camera (a
+lamp post or a road marking that merely touches the object does not).
+
 Coordinates are full-resolution pixels (x, y; origin top-left). Segments are ``float32 (N, 4)`` rows
 ``(x_attached, y_attached, x_free, y_free)``.
 """
@@ -22,7 +27,7 @@ import math
 import cv2
 import numpy as np
 
-__all__ = ["split_lines", "line_response", "track_lines", "draw_lines"]
+__all__ = ["split_lines", "line_response", "track_lines", "draw_lines", "find_attached_lines", "lines_moving_with"]
 
 
 def split_lines(mask: np.ndarray, *, radius: int = 3, min_length: int = 40):
@@ -202,3 +207,181 @@ def draw_lines(shape, segs: np.ndarray, width: float) -> np.ndarray:
     for xa, ya, xb, yb in np.asarray(segs, np.float64):
         cv2.line(out, (int(round(xa)), int(round(ya))), (int(round(xb)), int(round(yb))), 1, t, cv2.LINE_8)
     return out.astype(bool)
+
+
+def _ray_means(resp: np.ndarray, x0, y0, ang, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of ``resp`` along rays from ``(x0, y0)`` at angles ``ang`` (all ``(N,)``), sampled at the
+    distances ``t`` ``(K,)``; and the fraction of samples inside the image. Both ``(N,)``."""
+    x0, y0, ang = (np.asarray(v, np.float32).reshape(-1) for v in (x0, y0, ang))
+    if len(x0) == 0:
+        return np.zeros(0, np.float32), np.zeros(0, np.float32)
+    c = np.cos(ang)[:, None]
+    s = np.sin(ang)[:, None]
+    xs = (x0[:, None] + c * t[None, :]).astype(np.float32)
+    ys = (y0[:, None] + s * t[None, :]).astype(np.float32)
+    # cv2.remap takes at most 32767 rows at a time
+    v = np.concatenate([cv2.remap(resp, xs[i:i + 30000], ys[i:i + 30000], cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
+                        for i in range(0, len(xs), 30000)])
+    inside = v >= 0
+    return np.where(inside, v, 0.0).sum(1) / np.maximum(1, inside.sum(1)), inside.mean(1)
+
+
+def _contrast(resp: np.ndarray, x0: float, y0: float, ang: float, t: np.ndarray) -> tuple[float, float]:
+    """How much a ray stands out from the rays 4 px to either side (ratio, +2 regularised), and the
+    fraction of it inside the image."""
+    nx, ny = -math.sin(ang), math.cos(ang)
+    on, ins = _ray_means(resp, [x0], [y0], [ang], t)
+    side, _ = _ray_means(resp, [x0 + 4 * nx, x0 - 4 * nx], [y0 + 4 * ny, y0 - 4 * ny], [ang, ang], t)
+    return float(on[0] / (side.max() + 2.0)), float(ins[0])
+
+
+def find_attached_lines(image: np.ndarray, seed: np.ndarray, *, near: float = 0.1, k_short: float = 1.3,
+                        k_long: float = 1.4, min_length: float = 0.08, max_candidates: int = 300) -> np.ndarray:
+    """Long thin straight structures that start at an object (kite lines, cables, a towed rope).
+
+    ``image`` is ``uint8 (H, W, 3)`` RGB, ``seed`` the object's ``bool (H, W)`` mask without them.
+    Rays are cast in every direction (1° apart) from a ring ``near`` × the object's size outside it;
+    one whose first 60 px follow the thin-line response (:func:`line_response`) ``k_short`` times more
+    than the response 4 px to either side is refined (±1°, ±1 px), followed in 20 px steps while it
+    stands out, and kept when at least ``min_length`` × the frame diagonal long with a contrast of
+    ``k_long`` over that length. Returns ``float32 (N, 4)`` segments, attached end first; nothing
+    here says the lines belong to the object: see :func:`lines_moving_with`.
+    """
+    seed = np.asarray(seed, bool)
+    h, w = seed.shape
+    empty = np.zeros((0, 4), np.float32)
+    if not seed.any():
+        return empty
+    diag = math.hypot(h, w)
+    resp = line_response(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)).astype(np.float32)
+    ys, xs = np.nonzero(seed)
+    size = max(int(np.ptp(xs)), int(np.ptp(ys)), 8)
+    r = int(max(4, near * size))
+    ring = cv2.dilate(seed.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    contours, _ = cv2.findContours(ring, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return empty
+    pts = np.concatenate([c.reshape(-1, 2) for c in contours])[::3].astype(np.float32)
+    angs = np.deg2rad(np.arange(0.0, 360.0, 1.0)).astype(np.float32)
+    px = np.repeat(pts[:, 0], len(angs))
+    py = np.repeat(pts[:, 1], len(angs))
+    pa = np.tile(angs, len(pts))
+    # only rays that head away from the object
+    hx = np.clip(np.round(px + 10 * np.cos(pa)).astype(int), 0, w - 1)
+    hy = np.clip(np.round(py + 10 * np.sin(pa)).astype(int), 0, h - 1)
+    away = ring[hy, hx] == 0
+    px, py, pa = px[away], py[away], pa[away]
+    t_short = np.arange(2, 62, 2, dtype=np.float32)
+    on, ins = _ray_means(resp, px, py, pa, t_short)
+    nx, ny = -np.sin(pa), np.cos(pa)
+    s1, _ = _ray_means(resp, px + 4 * nx, py + 4 * ny, pa, t_short)
+    s2, _ = _ray_means(resp, px - 4 * nx, py - 4 * ny, pa, t_short)
+    score = on / (np.maximum(s1, s2) + 2.0)
+    good = np.nonzero((score > k_short) & (ins > 0.9))[0]
+    good = good[np.argsort(-score[good])][:max_candidates]
+    t_long = np.arange(2, 0.3 * diag, 2, dtype=np.float32)
+    da = np.deg2rad(np.arange(-1.0, 1.01, 0.1)).astype(np.float32)
+    offs = np.array([-1.0, 0.0, 1.0], np.float32)
+    out: list[tuple[float, float, float, float]] = []
+    for i in good:
+        aa = np.repeat(pa[i] + da, len(offs))
+        oo = np.tile(offs, len(da))
+        x0s = px[i] - oo * np.sin(aa)
+        y0s = py[i] + oo * np.cos(aa)
+        v, _ = _ray_means(resp, x0s, y0s, aa, t_long)
+        j = int(np.argmax(v))
+        a, xa, ya = float(aa[j]), float(x0s[j]), float(y0s[j])
+        length = 0.0
+        for t0 in range(0, int(0.6 * diag), 20):
+            c, inside = _contrast(resp, xa, ya, a, np.arange(t0, t0 + 20, 2, dtype=np.float32))
+            if inside < 0.5 or c < 1.15:
+                break
+            length = t0 + 20.0
+        if length < min_length * diag:
+            continue
+        if _contrast(resp, xa, ya, a, np.arange(2, length, 2, dtype=np.float32))[0] < k_long:
+            continue
+        seg = (xa, ya, xa + length * math.cos(a), ya + length * math.sin(a))
+        if not any(_same_line(seg, q) for q in out):
+            out.append(seg)
+    return np.array(out, np.float32).reshape(-1, 4)
+
+
+def _same_line(a, b, *, tol: float = 3.0, max_angle: float = 0.1) -> bool:
+    """Whether segment ``a`` lies along segment ``b`` (both ends within ``tol`` px of its line)."""
+    ang_b = math.atan2(b[3] - b[1], b[2] - b[0])
+    ang_a = math.atan2(a[3] - a[1], a[2] - a[0])
+    if abs((ang_a - ang_b + math.pi) % (2 * math.pi) - math.pi) > max_angle:
+        return False
+    sn, cs = math.sin(ang_b), math.cos(ang_b)
+    d1 = abs(-(a[0] - b[0]) * sn + (a[1] - b[1]) * cs)
+    d2 = abs(-(a[2] - b[0]) * sn + (a[3] - b[1]) * cs)
+    return max(d1, d2) < tol
+
+
+def lines_moving_with(image: np.ndarray, other: np.ndarray, seed: np.ndarray, segs: np.ndarray, *,
+                      work_size: int = 427, search: float = 25.0) -> np.ndarray:
+    """The segments that move like the object, not like the camera, from ``image`` to ``other``.
+
+    ``image``/``other``: ``uint8 (H, W, 3)`` RGB frames of one shot; ``seed``: the object's ``bool
+    (H, W)`` mask on ``image``; ``segs``: ``float32 (N, 4)``. Each segment's shift across itself is
+    measured on ``other`` (the offset within ±``search`` px where the thin-line response along it is
+    highest); the object's shift is the median DIS flow inside it, the camera's an affine model fitted
+    with RANSAC to the flow around it (both across the segment, at its middle). A segment is kept
+    when its shift differs from the camera's by at least 2.5 px and is at least twice as close to the
+    object's. An object that moves with the camera keeps none: its lines cannot be told from the scene's.
+    """
+    from engine.ops.flow import dis_flow
+
+    segs = np.asarray(segs, np.float32).reshape(-1, 4)
+    if len(segs) == 0:
+        return segs
+    h, w = seed.shape
+    sc = min(1.0, work_size / max(h, w))
+    size = (max(8, round(w * sc)), max(8, round(h * sc)))
+    a_s = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    b_s = cv2.resize(other, size, interpolation=cv2.INTER_AREA)
+    flow = dis_flow(a_s, b_s, preset="medium") / sc  # full-res px, on the reduced grid
+    hs, ws = flow.shape[:2]
+    seed_s = cv2.resize(seed.astype(np.uint8), (ws, hs), interpolation=cv2.INTER_NEAREST)
+    inner = cv2.erode(seed_s, np.ones((3, 3), np.uint8)).astype(bool)
+    if not inner.any():
+        inner = seed_s.astype(bool)
+    if not inner.any():
+        return np.zeros((0, 4), np.float32)
+    obj = np.median(flow[inner], axis=0)
+    outside = ~cv2.dilate(seed_s, np.ones((9, 9), np.uint8)).astype(bool)
+    gy, gx = np.mgrid[2:hs:6, 2:ws:6]
+    gy, gx = gy.ravel(), gx.ravel()
+    keep = outside[gy, gx]
+    gy, gx = gy[keep], gx[keep]
+    if len(gx) < 6:
+        return np.zeros((0, 4), np.float32)
+    src = np.stack([(gx + 0.5) / sc - 0.5, (gy + 0.5) / sc - 0.5], 1).astype(np.float32)
+    cam, _ = cv2.estimateAffine2D(src, src + flow[gy, gx], method=cv2.RANSAC, ransacReprojThreshold=1.5,
+                                  maxIters=500)
+    if cam is None:
+        return np.zeros((0, 4), np.float32)
+    oresp = line_response(cv2.cvtColor(other, cv2.COLOR_RGB2GRAY)).astype(np.float32)
+    offsets = np.arange(-search, search + 0.01, 0.5, dtype=np.float32)
+    kept = []
+    for xa, ya, xb, yb in segs:
+        length = math.hypot(xb - xa, yb - ya)
+        ang = math.atan2(yb - ya, xb - xa)
+        nx, ny = -math.sin(ang), math.cos(ang)
+        mx, my = 0.5 * (xa + xb), 0.5 * (ya + yb)
+        bg = cam @ np.array([mx, my, 1.0]) - np.array([mx, my])
+        bg_n = float(bg[0] * nx + bg[1] * ny)
+        obj_n = float(obj[0] * nx + obj[1] * ny)
+        t = np.arange(-0.5 * length, 0.5 * length, 2, dtype=np.float32)
+        best_v, best_o = -1.0, 0.0
+        for da in (-0.02, 0.0, 0.02):
+            a2 = ang + da
+            v, _ = _ray_means(oresp, mx + offsets * nx, my + offsets * ny, np.full(len(offsets), a2, np.float32), t)
+            j = int(np.argmax(v))
+            if v[j] > best_v:
+                best_v, best_o = float(v[j]), float(offsets[j])
+        if best_v > 0 and abs(best_o - bg_n) >= 2.5 and abs(best_o - obj_n) < 0.5 * abs(best_o - bg_n):
+            kept.append((xa, ya, xb, yb))
+    return np.array(kept, np.float32).reshape(-1, 4)

@@ -8,7 +8,9 @@
   positive clicks are tried; for each, GrabCut gives a candidate. A candidate that runs into its
   box's border is cut off (box too small); among the others the one whose outline follows strong
   image edges and whose colours separate best from its surroundings wins, with a mild preference
-  for the smallest box where the segment stopped growing.
+  for the smallest box where the segment stopped growing. With a nearby frame of the shot, the
+  region under the clicks that moves unlike the camera may seed it instead, and long thin lines
+  that start at the object and move with it (kite lines, cables) are added.
 
 Images are ``uint8 (H, W, 3)`` RGB; points ``(x, y)`` in pixels (origin top-left); boxes
 ``(x0, y0, x1, y1)`` pixels, end-exclusive; masks ``bool (H, W)``. Work is done at a reduced size
@@ -24,7 +26,7 @@ import numpy as np
 
 from engine.errors import PromptError
 
-__all__ = ["validate_points", "validate_box", "validate_mask", "segment_prompt", "grabcut_box"]
+__all__ = ["validate_points", "validate_box", "validate_mask", "segment_prompt", "grabcut_box", "with_attached_lines"]
 
 
 def validate_mask(mask, shape: tuple[int, int]) -> np.ndarray:
@@ -368,14 +370,29 @@ def segment_points_motion(image: np.ndarray, other, points, labels=None, *, work
     return _upsize(best[0], (h, w)), 0.6
 
 
+def with_attached_lines(image: np.ndarray, other: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    """``seed`` plus the long thin straight lines that start at it and move with it from ``image`` to
+    ``other`` (kite lines, cables: :func:`.lines.find_attached_lines`, :func:`.lines.lines_moving_with`),
+    drawn 2 px wide. ``bool (H, W)``."""
+    from engine.backends.classical.lines import draw_lines, find_attached_lines, lines_moving_with
+
+    segs = find_attached_lines(image, seed)
+    if len(segs):
+        segs = lines_moving_with(image, other, seed, segs)
+    if not len(segs):
+        return seed
+    return seed | draw_lines(seed.shape, segs, 2.0)
+
+
 def segment_prompt(image: np.ndarray, *, points=None, labels=None, box=None, mask=None,
-                   motion_ref: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+                   motion_ref: np.ndarray | None = None, attached_lines: bool = True) -> tuple[np.ndarray, float]:
     """Prompt → ``(bool (H, W) mask, score in [0, 1])`` on one ``uint8 (H, W, 3)`` RGB frame.
 
     Exactly one of ``mask`` or ``box``/``points`` must be given (a box may come with clicks).
     ``motion_ref``: optionally a nearby frame of the same shot (uint8 RGB, same size), or a list of
     them (e.g. the next five: steadier); with clicks only, the region under the clicks that moves
-    unlike the camera seeds the segmentation.
+    unlike the camera seeds the segmentation, and (``attached_lines``) long thin lines that start at
+    the object and move with it towards the first reference are added (:func:`with_attached_lines`).
     Raises :class:`engine.errors.PromptError` with a sentence on an unusable prompt.
     """
     img = np.asarray(image)
@@ -399,14 +416,18 @@ def segment_prompt(image: np.ndarray, *, points=None, labels=None, box=None, mas
                     raise PromptError(f"a motion reference frame must be 8-bit RGB of the frame's size {shape}; got {ref.dtype} {ref.shape}")
                 checked.append(np.ascontiguousarray(ref[:, :, :3]))
         static = segment_points(img, points, labels)
-        if checked:
-            got = segment_points_motion(img, checked, points, labels)
-            if got is not None:
-                a_m = float(got[0].mean())
-                a_s = float(static[0].mean())
-                # the moving region is trusted unless it is a speck or sprawls far beyond the static
-                # candidate (smoke, spray and reflections move with objects)
-                if a_m >= 0.002 and a_m <= 3.5 * max(a_s, 0.002):
-                    return got
-        return static
+        if not checked:
+            return static
+        got = segment_points_motion(img, checked, points, labels)
+        seed = static
+        if got is not None:
+            a_m = float(got[0].mean())
+            a_s = float(static[0].mean())
+            # the moving region is trusted unless it is a speck or sprawls far beyond the static
+            # candidate (smoke, spray and reflections move with objects)
+            if a_m >= 0.002 and a_m <= 3.5 * max(a_s, 0.002):
+                seed = got
+        if attached_lines:
+            seed = (with_attached_lines(img, checked[0], seed[0]), seed[1])
+        return seed
     raise PromptError("no prompt was given: pass points, a box or a mask")
