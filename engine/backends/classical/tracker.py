@@ -29,8 +29,12 @@ Algorithm (per object, per frame)
    (once in a while; a second lock soon after is treated as a loss).
 10. **Occlusion**: a segment that collapses (far below its recent area) is reported occluded with an
    empty mask; while occluded the object is searched for in the whole frame — by the keyframe's and
-   a recent frame's SIFT keypoints first, then by its colour model — and re-acquired when a
-   candidate of plausible size appears.
+   a recent frame's SIFT keypoints first, then among the regions that move unlike the camera (a
+   shot that pans with the object), then by its colour model — and re-acquired when a candidate of
+   plausible size appears.
+11. **Thin lines** (:mod:`.lines`): straight parts of the keyframe mask only a pixel or two wide (kite
+   lines, cables) are split off as segments; each frame their attached ends move with the object's
+   centre of mass and their direction is re-fitted to the frame's thin-line response.
 
 Optional, off by default (measured not to help on average, see ``TrackerParams``): an
 object-relative bilateral colour grid and a keyframe patch nearest-neighbour classifier
