@@ -66,9 +66,9 @@ def test_find_attached_lines_finds_both_straight_lines_touching_the_object():
     kite = math.degrees(math.atan2(-92, -60)) % 360  # the kite line, up and to the left
     assert any(abs(a - kite) < 3 for a in angles)
     for s in segs:  # attached end first
-        d_a = math.hypot(s[0] - 90, s[1] - 110)
-        d_b = math.hypot(s[2] - 90, s[3] - 110)
-        assert d_a < d_b
+        assert math.hypot(s[0] - 90, s[1] - 110) < math.hypot(s[2] - 90, s[3] - 110)
+    k = min(segs, key=lambda s: abs(_angle(s) - kite))
+    assert math.hypot(k[0] - 90, k[1] - 110) < 23  # the kite line starts on the object's edge (r = 20)
 
 
 def test_find_attached_lines_on_a_plain_scene_finds_nothing():

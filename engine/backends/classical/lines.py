@@ -302,7 +302,13 @@ def find_attached_lines(image: np.ndarray, seed: np.ndarray, *, near: float = 0.
             continue
         if _contrast(resp, xa, ya, a, np.arange(2, length, 2, dtype=np.float32))[0] < k_long:
             continue
-        seg = (xa, ya, xa + length * math.cos(a), ya + length * math.sin(a))
+        xb, yb = xa + length * math.cos(a), ya + length * math.sin(a)
+        for _ in range(r + 3):  # the ray started on the ring: take its attached end back to the object
+            xi, yi = int(round(xa - math.cos(a))), int(round(ya - math.sin(a)))
+            if not (0 <= xi < w and 0 <= yi < h) or seed[yi, xi]:
+                break
+            xa, ya = xa - math.cos(a), ya - math.sin(a)
+        seg = (xa, ya, xb, yb)
         if not any(_same_line(seg, q) for q in out):
             out.append(seg)
     return np.array(out, np.float32).reshape(-1, 4)
