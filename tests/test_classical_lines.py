@@ -104,3 +104,15 @@ def test_click_with_motion_reference_adds_the_attached_line_not_the_pole(with_li
         assert _covered(far, m) > 0.8
     else:
         assert _covered(far, m) < 0.2
+
+
+def test_click_on_a_large_plate_finds_the_line_at_the_working_size_and_draws_it_full_size():
+    big = 6  # 1440 x 960: searched on a 960-px copy, drawn back at full size
+    img0, obj, line, pole = (cv2.resize(a.astype(np.uint8), (W * big, H * big), interpolation=cv2.INTER_NEAREST)
+                             for a in scene(0))
+    img1 = cv2.resize(scene(1)[0], (W * big, H * big), interpolation=cv2.INTER_NEAREST)
+    obj, line, pole = obj.astype(bool), line.astype(bool), pole.astype(bool)
+    m, _ = segment_prompt(img0, points=[(90 * big, 110 * big)], labels=[1], motion_ref=img1)
+    far = line & ~cv2.resize(_disk(90, 110, 60).astype(np.uint8), (W * big, H * big)).astype(bool)
+    assert _covered(far, m, tol=2) > 0.8
+    assert _covered(pole, m, tol=2) < 0.1

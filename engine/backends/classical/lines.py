@@ -262,7 +262,8 @@ def find_attached_lines(image: np.ndarray, seed: np.ndarray, *, near: float = 0.
     contours, _ = cv2.findContours(ring, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     if not contours:
         return empty
-    pts = np.concatenate([c.reshape(-1, 2) for c in contours])[::3].astype(np.float32)
+    pts = np.concatenate([c.reshape(-1, 2) for c in contours])
+    pts = pts[:: max(3, len(pts) // 600)].astype(np.float32)  # every 3 px, at most ~600 origins
     angs = np.deg2rad(np.arange(0.0, 360.0, 1.0)).astype(np.float32)
     px = np.repeat(pts[:, 0], len(angs))
     py = np.repeat(pts[:, 1], len(angs))

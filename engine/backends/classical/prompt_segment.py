@@ -370,18 +370,35 @@ def segment_points_motion(image: np.ndarray, other, points, labels=None, *, work
     return _upsize(best[0], (h, w)), 0.6
 
 
-def with_attached_lines(image: np.ndarray, other: np.ndarray, seed: np.ndarray) -> np.ndarray:
+def with_attached_lines(image: np.ndarray, other: np.ndarray, seed: np.ndarray, *,
+                        work_size: int = 960) -> np.ndarray:
     """``seed`` plus the long thin straight lines that start at it and move with it from ``image`` to
-    ``other`` (kite lines, cables: :func:`.lines.find_attached_lines`, :func:`.lines.lines_moving_with`),
-    drawn 2 px wide. ``bool (H, W)``."""
+    ``other`` (kite lines, cables: :func:`.lines.find_attached_lines`, :func:`.lines.lines_moving_with`).
+
+    The search runs on copies reduced to longest side ``work_size`` (the thin-line response is tuned
+    to lines a pixel or two wide there, and the cost stays that of a 960-px frame on 4K or 8K plates);
+    the lines are drawn back at full size, 2 px wide at the working size. ``bool (H, W)``."""
     from engine.backends.classical.lines import draw_lines, find_attached_lines, lines_moving_with
 
-    segs = find_attached_lines(image, seed)
+    h, w = seed.shape
+    sc = min(1.0, work_size / max(h, w))
+    if sc < 1.0:
+        size = (max(8, round(w * sc)), max(8, round(h * sc)))
+        img_s = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        oth_s = cv2.resize(other, size, interpolation=cv2.INTER_AREA)
+        seed_s = cv2.resize(seed.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+    else:
+        img_s, oth_s, seed_s = image, other, seed
+    if not seed_s.any():
+        return seed
+    segs = find_attached_lines(img_s, seed_s)
     if len(segs):
-        segs = lines_moving_with(image, other, seed, segs)
+        segs = lines_moving_with(img_s, oth_s, seed_s, segs)
     if not len(segs):
         return seed
-    return seed | draw_lines(seed.shape, segs, 2.0)
+    fx, fy = w / img_s.shape[1], h / img_s.shape[0]
+    full = ((segs + 0.5) * np.array([fx, fy, fx, fy], np.float32) - 0.5).astype(np.float32)
+    return seed | draw_lines(seed.shape, full, 2.0 * max(fx, fy))
 
 
 def segment_prompt(image: np.ndarray, *, points=None, labels=None, box=None, mask=None,
