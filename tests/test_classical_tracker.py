@@ -282,6 +282,39 @@ def test_line_stays_attached_when_a_limb_changes_the_objects_box():
     assert (thin & near).sum() > 0.8 * thin.sum()  # the line is still there, within 2 px
 
 
+def test_thin_line_on_a_large_plate_is_tracked_like_at_480p():
+    # 1344 x 1008: a kite line 6 px wide is as thin here as a 1-2 px line at 480p (line_scale)
+    hh, ww = 1008, 1344
+    rng = np.random.default_rng(1)
+    n = rng.random((hh // 40 + 3, ww // 40 + 3, 3)).astype(np.float32)
+    bg = cv2.resize(n, (ww + 80, hh + 80), interpolation=cv2.INTER_CUBIC)[40 : 40 + hh, 40 : 40 + ww]
+    bg = np.clip(bg * np.array([0.35, 0.6, 0.45], np.float32) + 0.15, 0, 1)
+    n2 = rng.random((hh // 28 + 3, ww // 28 + 3, 1)).astype(np.float32)
+    tex0 = cv2.resize(n2, (ww + 56, hh + 56), interpolation=cv2.INTER_CUBIC)[28 : 28 + hh, 28 : 28 + ww]
+    yy, xx = np.mgrid[:hh, :ww]
+    frames, masks = [], []
+    for t in range(6):
+        cx, cy = 420 + 21 * t, 700
+        m = (xx - cx) ** 2 + ((yy - cy) * 1.2) ** 2 <= 112**2
+        img = bg.copy()
+        tex = np.roll(tex0, 21 * t, axis=1)
+        img[m] = np.clip(np.array([0.9, 0.2, 0.15]) * (0.75 + 0.5 * tex[m][:, None]), 0, 1)
+        line = np.zeros((hh, ww), np.uint8)
+        cv2.line(line, (cx + 70, cy - 84), (cx + 420, 0), 1, 6)
+        lm = line.astype(bool) & ~m
+        img[lm] = 0.08
+        frames.append((img * 255).astype(np.uint8))
+        masks.append(m | lm)
+    tr = ClassicalTracker()
+    st = tr.start(frames[0], masks[0])
+    assert st.lines is not None and len(st.lines) >= 1
+    for t in range(1, len(frames)):
+        (res,) = tr.step([st], frames[t - 1], frames[t])
+    thin = lm & ~cv2.dilate(m.astype(np.uint8), np.ones((21, 21), np.uint8)).astype(bool)
+    near = cv2.dilate(res.mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert (thin & near).sum() > 0.8 * thin.sum()
+
+
 def test_split_lines_merges_the_pieces_of_one_line():
     from engine.backends.classical.lines import merge_collinear, split_lines
 

@@ -27,7 +27,7 @@ import math
 import cv2
 import numpy as np
 
-__all__ = ["split_lines", "line_response", "track_lines", "draw_lines", "find_attached_lines", "lines_moving_with"]
+__all__ = ["split_lines", "line_scale", "line_response", "track_lines", "draw_lines", "find_attached_lines", "lines_moving_with"]
 
 
 def split_lines(mask: np.ndarray, *, radius: int = 3, min_length: int = 40):
@@ -44,7 +44,7 @@ def split_lines(mask: np.ndarray, *, radius: int = 3, min_length: int = 40):
     if thin.sum() < min_length:
         return mask.copy(), empty, 0.0
     segs = cv2.HoughLinesP(thin.astype(np.uint8) * 255, 1, np.pi / 360, threshold=max(20, min_length // 2),
-                           minLineLength=min_length, maxLineGap=6)
+                           minLineLength=min_length, maxLineGap=2 * radius)
     if segs is None:
         return mask.copy(), empty, 0.0
     segs = segs.reshape(-1, 4).astype(np.float32)
@@ -59,13 +59,13 @@ def split_lines(mask: np.ndarray, *, radius: int = 3, min_length: int = 40):
         for i, (xa, ya, xb, yb) in enumerate(segs):
             if d(xb, yb) < d(xa, ya):
                 segs[i] = (xb, yb, xa, ya)
-        segs = merge_collinear(segs, lambda x, y: d(x, y))
-    drawn = draw_lines(mask.shape, segs, 3.0)
+        segs = merge_collinear(segs, lambda x, y: d(x, y), max_offset=float(radius))
+    drawn = draw_lines(mask.shape, segs, float(radius))
     covered = thin & drawn
     if covered.sum() < 0.3 * thin.sum():
         return mask.copy(), empty, 0.0
     length = float(np.hypot(segs[:, 2] - segs[:, 0], segs[:, 3] - segs[:, 1]).sum())
-    width = float(np.clip(covered.sum() / max(length, 1.0), 1.0, 4.0))
+    width = float(np.clip(covered.sum() / max(length, 1.0), 1.0, radius + 1.0))
     # the body: the opened mask's components (the thin parts are the lines' business)
     new_body = body > 0
     if not new_body.any():
@@ -102,6 +102,12 @@ def merge_collinear(segs: np.ndarray, dist_to_body, *, max_angle: float = 0.03, 
         b = pts[int(np.argmax(d))]
         out.append((a[0], a[1], b[0], b[1]))
     return np.array(out, np.float32).reshape(-1, 4)
+
+
+def line_scale(shape) -> float:
+    """How many times a frame of ``shape`` (H, W) is larger than 480p (diagonal ratio, at least 1): the
+    thin-structure sizes here (opening radius, top-hat size, search shifts) are for 480p and grow with it."""
+    return max(1.0, math.hypot(*shape[:2]) / 980.0)
 
 
 def line_response(grey: np.ndarray, *, size: int = 7) -> np.ndarray:

@@ -64,7 +64,7 @@ from engine.backends.classical.appearance import GridSpec, ObjectColourGrid, Pat
 from engine.backends.classical.colour_model import ColourHistogram, colour_index, log_ratio, rgb_to_lab
 from engine.backends.classical.graphcut import contrast_weights, graph_cut
 from engine.backends.classical.motion import fit_background_motion, photometric_evidence
-from engine.backends.classical.lines import draw_lines, line_meta, line_response, split_lines, track_lines
+from engine.backends.classical.lines import draw_lines, line_meta, line_response, line_scale, split_lines, track_lines
 from engine.errors import PromptError
 from engine.ops.flow import dis_flow, fb_consistency
 
@@ -294,7 +294,8 @@ class _Frame:
     def line_resp(self) -> np.ndarray:
         """Thin-line response of the full frame (lines module), computed once."""
         if self._lresp is None:
-            self._lresp = line_response(cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY))
+            r = round(3 * line_scale(self.full_shape))
+            self._lresp = line_response(cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY), size=2 * r + 1)
         return self._lresp
 
     def keypoints(self, size: int):
@@ -593,9 +594,11 @@ class ClassicalTracker:
         lines = line_ref = lmeta = None
         line_width = 0.0
         if p.track_lines:
-            body, segs, lw = split_lines(m)
+            ls = line_scale(m.shape)
+            r = round(3 * ls)
+            body, segs, lw = split_lines(m, radius=r, min_length=int(40 * ls))
             if len(segs):
-                resp = line_response(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
+                resp = line_response(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), size=2 * r + 1)
                 from engine.backends.classical.lines import _sample
 
                 line_ref = np.array([_sample(resp, *sg, max(16, int(np.hypot(sg[2] - sg[0], sg[3] - sg[1]) / 3)))
@@ -921,7 +924,8 @@ class ClassicalTracker:
                 return np.stack([nx + k * (xy[:, 0] - ox), ny + k * (xy[:, 1] - oy)], axis=1)
 
             resp = cur.line_resp()
-            segs, _, kept = track_lines(st.lines, resp, move, keep=st.line_ref, meta=st.line_meta)
+            segs, _, kept = track_lines(st.lines, resp, move, keep=st.line_ref, meta=st.line_meta,
+                                        shift=3.0 * line_scale(st.full_shape))
             st.lines = segs
             st.line_ref = st.line_ref[kept] if len(kept) else np.zeros(0, np.float32)
             st.line_meta = st.line_meta[kept] if len(kept) else np.zeros((0, 2), np.float32)
