@@ -230,56 +230,60 @@ def test_params_are_plain_data():
     assert ClassicalTracker(p).params.crop_size == 256
 
 
-def test_thin_line_attached_to_object_is_kept():
-    # a textured blob with a 2-px dark line running from it to the top border (a kite line)
+def kite_clip(n, body, line_ends):
+    """``n`` frames of a textured body (``body(t) -> bool mask``) with a 2-px dark line (a kite line)
+    between ``line_ends(t) -> ((x0, y0), (x1, y1))``; returns (frames, masks, last frame's line)."""
     frames, masks = [], []
-    for t in range(8):
-        cx, cy = 70 + 3 * t, 100
-        m = disk(cx, cy, 16)
+    for t in range(n):
+        m = body(t)
         img = render([(m, RED)])
         line = np.zeros((H, W), np.uint8)
-        cv2.line(line, (cx + 10, cy - 12), (cx + 60, 0), 1, 2)
+        cv2.line(line, *line_ends(t), 1, 2)
         lm = line.astype(bool) & ~m
         img[lm] = (20, 20, 20)
         frames.append(img)
         masks.append(m | lm)
+    return frames, masks, lm
+
+
+def track_through(frames, masks):
+    """Start on the first frame (asserting its thin line was split off) and step to the last."""
     tr = ClassicalTracker()
     st = tr.start(frames[0], masks[0])
     assert st.lines is not None and len(st.lines) >= 1
     for t in range(1, len(frames)):
         (res,) = tr.step([st], frames[t - 1], frames[t])
+    return res
+
+
+def near(mask, px=2):
+    return cv2.dilate(mask.astype(np.uint8), np.ones((2 * px + 1, 2 * px + 1), np.uint8)).astype(bool)
+
+
+def test_thin_line_attached_to_object_is_kept():
+    # a textured blob with a 2-px dark line running from it to the top border
+    frames, masks, _ = kite_clip(8, lambda t: disk(70 + 3 * t, 100, 16),
+                                 lambda t: ((80 + 3 * t, 88), (130 + 3 * t, 0)))
+    res = track_through(frames, masks)
     thin = masks[-1] & ~disk(70 + 3 * 7, 100, 16)
-    near = cv2.dilate(res.mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    assert (thin & near).sum() > 0.6 * thin.sum()  # the line is still there, within 2 px
+    assert (thin & near(res.mask)).sum() > 0.6 * thin.sum()  # the line is still there, within 2 px
     assert iou(res.mask, masks[-1]) > 0.7
 
 
 def test_line_stays_attached_when_a_limb_changes_the_objects_box():
     # a blob with a kite line on its right and a wide "arm" on its left that is withdrawn after the
     # keyframe: the box centre jumps ~12 px right, the centre of mass ~3 px, the attachment not at all
-    frames, masks = [], []
-    cx, cy = 100, 100
-    for t in range(5):
-        m = disk(cx, cy, 30)
+    def body(t):
+        m = disk(100, 100, 30)
         if t == 0:
-            m = m.copy()
-            m[97:104, cx - 54 : cx - 20] = True
-        img = render([(m, RED)])
-        line = np.zeros((H, W), np.uint8)
-        cv2.line(line, (cx + 18, cy - 20), (cx + 70, 0), 1, 2)
-        lm = line.astype(bool) & ~m
-        img[lm] = (20, 20, 20)
-        frames.append(img)
-        masks.append(m | lm)
-    tr = ClassicalTracker()
-    st = tr.start(frames[0], masks[0])
-    assert st.lines is not None and len(st.lines) >= 1
-    for t in range(1, len(frames)):
-        (res,) = tr.step([st], frames[t - 1], frames[t])
-    thin = lm & ~cv2.dilate(m.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
-    near = cv2.dilate(res.mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+            m[97:104, 46:80] = True
+        return m
+
+    frames, masks, lm = kite_clip(5, body, lambda t: ((118, 80), (170, 0)))
+    res = track_through(frames, masks)
+    thin = lm & ~near(disk(100, 100, 30), 4)
     assert thin.sum() > 80
-    assert (thin & near).sum() > 0.8 * thin.sum()  # the line is still there, within 2 px
+    assert (thin & near(res.mask)).sum() > 0.8 * thin.sum()  # the line is still there, within 2 px
 
 
 def test_thin_line_on_a_large_plate_is_tracked_like_at_480p():
