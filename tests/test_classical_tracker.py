@@ -145,17 +145,6 @@ def _panning(t, obj, mask, bg, decoy=None):
     return (img * 255).astype(np.uint8)
 
 
-def test_independent_motion_finds_what_the_camera_follows():
-    from engine.backends.classical.tracker import _independent_motion
-
-    bg = smooth_noise(H, W, 1, cell=3) * np.array([0.35, 0.6, 0.45], np.float32) + 0.15
-    m = disk(120, 90, 16)
-    mv = _independent_motion(_panning(0, RED, m, bg), _panning(1, RED, m, bg))
-    assert mv.shape == (H, W) and mv.dtype == bool
-    assert (mv & m).sum() > 0.8 * m.sum()
-    assert (mv & ~cv2.dilate(m.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)).sum() < 0.02 * H * W
-
-
 @pytest.mark.parametrize("motion", [True, False])
 def test_lost_object_found_again_by_the_camera_following_it(motion):
     # lost behind something, the object comes back looking different (no keyframe keypoints

@@ -1036,7 +1036,11 @@ class ClassicalTracker:
         col = log_ratio(st.fg_key, st.bg, cidx)
         sm = cv2.GaussianBlur(col, (0, 0), 1.5)
         if p.reacquire_motion_colour is not None and prev is not None:
-            moving = _independent_motion(prev.small()[1], rgb)
+            from engine.backends.classical.prompt_segment import motion_mask
+
+            # flow from the previous frame (a camera that follows the object keeps it in place;
+            # measured the other way bmx-trees scores 0.438 instead of 0.468)
+            moving, _, _ = motion_mask(prev.small()[1], rgb, work_size=max(rgb.shape[:2]))
             got = self._best_component(st, moving, sm, s, p.reacquire_motion_colour)
             if got is not None:
                 return self._reacquired(st, got[1], got[0], (W, H))
@@ -1081,31 +1085,6 @@ class ClassicalTracker:
         st.last_pts = st.last_desc = None
         conf = float(np.clip(score / 4.0, 0.0, 1.0)) * 0.5
         return StepResult(mask=mask, confidence=conf, occluded=False, prob=full)
-
-
-def _independent_motion(prev_rgb: np.ndarray, rgb: np.ndarray) -> np.ndarray:
-    """Where ``rgb`` moves unlike the camera since ``prev_rgb`` (both ``uint8 (h, w, 3)``, same size):
-    ``bool (h, w)``. The camera's motion is an affine model fitted with RANSAC to DIS flow on a grid;
-    a pixel moves independently when its flow differs from it by more than 1 px and three times
-    the median-ish residual (60th percentile), after a 3x3 opening."""
-    from engine.ops.flow import dis_flow
-
-    flow = dis_flow(prev_rgb, rgb, preset="medium")
-    h, w = flow.shape[:2]
-    ys, xs = np.mgrid[2:h:6, 2:w:6]
-    ys, xs = ys.ravel(), xs.ravel()
-    src = np.stack([xs, ys], 1).astype(np.float32)
-    a, _ = cv2.estimateAffine2D(src, src + flow[ys, xs], method=cv2.RANSAC, ransacReprojThreshold=1.0,
-                                maxIters=500)
-    if a is None:
-        return np.zeros((h, w), bool)
-    gx = np.arange(w, dtype=np.float32)[None, :]
-    gy = np.arange(h, dtype=np.float32)[:, None]
-    bu = a[0, 0] * gx + a[0, 1] * gy + a[0, 2] - gx
-    bv = a[1, 0] * gx + a[1, 1] * gy + a[1, 2] - gy
-    r = np.hypot(flow[..., 0] - bu, flow[..., 1] - bv)
-    moving = r > max(1.0, 3.0 * float(np.percentile(r, 60)))
-    return cv2.morphologyEx(moving.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
 
 
 def _bg_region(mask: np.ndarray, box, area: float) -> np.ndarray:
