@@ -59,7 +59,7 @@ def split_lines(mask: np.ndarray, *, radius: int = 3, min_length: int = 40):
         for i, (xa, ya, xb, yb) in enumerate(segs):
             if d(xb, yb) < d(xa, ya):
                 segs[i] = (xb, yb, xa, ya)
-        segs = merge_collinear(segs, lambda x, y: d(x, y), max_offset=float(radius))
+        segs = merge_collinear(segs, d, max_offset=float(radius))
     drawn = draw_lines(mask.shape, segs, float(radius))
     covered = thin & drawn
     if covered.sum() < 0.3 * thin.sum():
@@ -233,13 +233,15 @@ def _ray_means(resp: np.ndarray, x0, y0, ang, t: np.ndarray) -> tuple[np.ndarray
     return np.where(inside, v, 0.0).sum(1) / np.maximum(1, inside.sum(1)), inside.mean(1)
 
 
-def _contrast(resp: np.ndarray, x0: float, y0: float, ang: float, t: np.ndarray) -> tuple[float, float]:
-    """How much a ray stands out from the rays 4 px to either side (ratio, +2 regularised), and the
-    fraction of it inside the image."""
-    nx, ny = -math.sin(ang), math.cos(ang)
-    on, ins = _ray_means(resp, [x0], [y0], [ang], t)
-    side, _ = _ray_means(resp, [x0 + 4 * nx, x0 - 4 * nx], [y0 + 4 * ny, y0 - 4 * ny], [ang, ang], t)
-    return float(on[0] / (side.max() + 2.0)), float(ins[0])
+def _contrast(resp: np.ndarray, x0, y0, ang, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How much each ray stands out from the rays 4 px to either side (ratio, +2 regularised), and the
+    fraction of it inside the image; rays as in :func:`_ray_means`, results ``(N,)``."""
+    x0, y0, ang = (np.asarray(v, np.float32).reshape(-1) for v in (x0, y0, ang))
+    nx, ny = -np.sin(ang), np.cos(ang)
+    on, ins = _ray_means(resp, x0, y0, ang, t)
+    s1, _ = _ray_means(resp, x0 + 4 * nx, y0 + 4 * ny, ang, t)
+    s2, _ = _ray_means(resp, x0 - 4 * nx, y0 - 4 * ny, ang, t)
+    return on / (np.maximum(s1, s2) + 2.0), ins
 
 
 def find_attached_lines(image: np.ndarray, seed: np.ndarray, *, near: float = 0.1, k_short: float = 1.3,
@@ -279,12 +281,7 @@ def find_attached_lines(image: np.ndarray, seed: np.ndarray, *, near: float = 0.
     hy = np.clip(np.round(py + 10 * np.sin(pa)).astype(int), 0, h - 1)
     away = ring[hy, hx] == 0
     px, py, pa = px[away], py[away], pa[away]
-    t_short = np.arange(2, 62, 2, dtype=np.float32)
-    on, ins = _ray_means(resp, px, py, pa, t_short)
-    nx, ny = -np.sin(pa), np.cos(pa)
-    s1, _ = _ray_means(resp, px + 4 * nx, py + 4 * ny, pa, t_short)
-    s2, _ = _ray_means(resp, px - 4 * nx, py - 4 * ny, pa, t_short)
-    score = on / (np.maximum(s1, s2) + 2.0)
+    score, ins = _contrast(resp, px, py, pa, np.arange(2, 62, 2, dtype=np.float32))
     good = np.nonzero((score > k_short) & (ins > 0.9))[0]
     good = good[np.argsort(-score[good])][:max_candidates]
     t_long = np.arange(2, 0.3 * diag, 2, dtype=np.float32)
@@ -302,12 +299,12 @@ def find_attached_lines(image: np.ndarray, seed: np.ndarray, *, near: float = 0.
         length = 0.0
         for t0 in range(0, int(0.6 * diag), 20):
             c, inside = _contrast(resp, xa, ya, a, np.arange(t0, t0 + 20, 2, dtype=np.float32))
-            if inside < 0.5 or c < 1.15:
+            if inside[0] < 0.5 or c[0] < 1.15:
                 break
             length = t0 + 20.0
         if length < min_length * diag:
             continue
-        if _contrast(resp, xa, ya, a, np.arange(2, length, 2, dtype=np.float32))[0] < k_long:
+        if _contrast(resp, xa, ya, a, np.arange(2, length, 2, dtype=np.float32))[0][0] < k_long:
             continue
         xb, yb = xa + length * math.cos(a), ya + length * math.sin(a)
         for _ in range(r + 3):  # the ray started on the ring: take its attached end back to the object
@@ -345,6 +342,7 @@ def lines_moving_with(image: np.ndarray, other: np.ndarray, seed: np.ndarray, se
     when its shift differs from the camera's by at least 2.5 px and is at least twice as close to the
     object's. An object that moves with the camera keeps none: its lines cannot be told from the scene's.
     """
+    from engine.backends.classical.motion import fit_background_motion
     from engine.ops.flow import dis_flow
 
     segs = np.asarray(segs, np.float32).reshape(-1, 4)
@@ -355,7 +353,7 @@ def lines_moving_with(image: np.ndarray, other: np.ndarray, seed: np.ndarray, se
     size = (max(8, round(w * sc)), max(8, round(h * sc)))
     a_s = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     b_s = cv2.resize(other, size, interpolation=cv2.INTER_AREA)
-    flow = dis_flow(a_s, b_s, preset="medium") / sc  # full-res px, on the reduced grid
+    flow = dis_flow(a_s, b_s, preset="medium")  # reduced px
     hs, ws = flow.shape[:2]
     seed_s = cv2.resize(seed.astype(np.uint8), (ws, hs), interpolation=cv2.INTER_NEAREST)
     inner = cv2.erode(seed_s, np.ones((3, 3), np.uint8)).astype(bool)
@@ -363,19 +361,19 @@ def lines_moving_with(image: np.ndarray, other: np.ndarray, seed: np.ndarray, se
         inner = seed_s.astype(bool)
     if not inner.any():
         return np.zeros((0, 4), np.float32)
-    obj = np.median(flow[inner], axis=0)
+    obj = np.median(flow[inner], axis=0) / sc  # full-res px
     outside = ~cv2.dilate(seed_s, np.ones((9, 9), np.uint8)).astype(bool)
-    gy, gx = np.mgrid[2:hs:6, 2:ws:6]
-    gy, gx = gy.ravel(), gx.ravel()
-    keep = outside[gy, gx]
-    gy, gx = gy[keep], gx[keep]
-    if len(gx) < 6:
-        return np.zeros((0, 4), np.float32)
-    src = np.stack([(gx + 0.5) / sc - 0.5, (gy + 0.5) / sc - 0.5], 1).astype(np.float32)
-    cam, _ = cv2.estimateAffine2D(src, src + flow[gy, gx], method=cv2.RANSAC, ransacReprojThreshold=1.5,
-                                  maxIters=500)
+    cam = fit_background_motion(flow, outside, model="affine", thresh=1.5 * sc)
     if cam is None:
         return np.zeros((0, 4), np.float32)
+    map_x, map_y, _ = cam
+
+    def camera_shift(x, y):
+        """The camera's motion at full-res ``(x, y)``, full-res px."""
+        xs = int(np.clip(round((x + 0.5) * sc - 0.5), 0, ws - 1))
+        ys = int(np.clip(round((y + 0.5) * sc - 0.5), 0, hs - 1))
+        return (map_x[ys, xs] - xs) / sc, (map_y[ys, xs] - ys) / sc
+
     oresp = line_response(cv2.cvtColor(other, cv2.COLOR_RGB2GRAY)).astype(np.float32)
     offsets = np.arange(-search, search + 0.01, 0.5, dtype=np.float32)
     kept = []
@@ -384,8 +382,8 @@ def lines_moving_with(image: np.ndarray, other: np.ndarray, seed: np.ndarray, se
         ang = math.atan2(yb - ya, xb - xa)
         nx, ny = -math.sin(ang), math.cos(ang)
         mx, my = 0.5 * (xa + xb), 0.5 * (ya + yb)
-        bg = cam @ np.array([mx, my, 1.0]) - np.array([mx, my])
-        bg_n = float(bg[0] * nx + bg[1] * ny)
+        bx, by = camera_shift(mx, my)
+        bg_n = float(bx * nx + by * ny)
         obj_n = float(obj[0] * nx + obj[1] * ny)
         t = np.arange(-0.5 * length, 0.5 * length, 2, dtype=np.float32)
         best_v, best_o = -1.0, 0.0

@@ -381,14 +381,10 @@ def with_attached_lines(image: np.ndarray, other: np.ndarray, seed: np.ndarray, 
     from engine.backends.classical.lines import draw_lines, find_attached_lines, lines_moving_with
 
     h, w = seed.shape
-    sc = min(1.0, work_size / max(h, w))
-    if sc < 1.0:
-        size = (max(8, round(w * sc)), max(8, round(h * sc)))
-        img_s = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        oth_s = cv2.resize(other, size, interpolation=cv2.INTER_AREA)
-        seed_s = cv2.resize(seed.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
-    else:
-        img_s, oth_s, seed_s = image, other, seed
+    img_s, _, _ = _to_small(image, work_size)
+    oth_s, _, _ = _to_small(other, work_size)
+    seed_s = seed if img_s.shape[:2] == seed.shape else cv2.resize(
+        seed.astype(np.uint8), (img_s.shape[1], img_s.shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
     if not seed_s.any():
         return seed
     segs = find_attached_lines(img_s, seed_s)

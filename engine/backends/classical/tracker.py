@@ -643,7 +643,6 @@ class ClassicalTracker:
             last_pts=last_pts,
             last_desc=last_desc,
             lines=lines,
-            extra={} if lines is None else {"centroid": _centroid(m)},
             line_ref=line_ref,
             line_width=line_width,
             line_meta=lmeta,
@@ -690,6 +689,8 @@ class ClassicalTracker:
             return self._search(st, cur, prev)
         H, W = st.full_shape
         old_area = st.area
+        # where the last mask's mass was: the thin lines' attached ends move with it
+        old_centre = _centroid(st.soft >= 128) if st.lines is not None and len(st.lines) else None
         x0, y0, x1, y1 = st.box
         bw, bh = x1 - x0, y1 - y0
         size = max(bw, bh)
@@ -912,12 +913,11 @@ class ClassicalTracker:
         if p.refine_radius > 0 and s < 0.9:
             # output only: the state keeps the unrefined mask, so refinement never feeds back
             mask = _guided_refine(cur.rgb, full, p.refine_radius, p.refine_eps) >= 0.5
-        if st.lines is not None and len(st.lines):
+        if old_centre is not None:
             # the attached ends move with the object's centre of mass (its box centre jumps when a
             # limb or the end of a line enters or leaves the body) and scale with its area
-            ox, oy = st.extra.get("centroid") or (0.5 * (x0 + x1), 0.5 * (y0 + y1))
+            ox, oy = old_centre
             nx, ny = _centroid(mask)
-            st.extra["centroid"] = (nx, ny)
             k = float(np.clip(math.sqrt(max(1.0, st.area) / max(1.0, old_area)), 0.8, 1.25))
 
             def move(xy, ox=ox, oy=oy, nx=nx, ny=ny, k=k):
