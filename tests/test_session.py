@@ -173,6 +173,23 @@ def test_unchanged_rerun_is_served_from_cache():
     assert backend.calls["propagate"] > calls  # changed keyframe: recomputed
 
 
+def test_a_clicked_keyframe_propagates_as_an_estimate_a_painted_or_approved_one_does_not():
+    backend = FakeSegmenter(point_score=0.8)
+    s = make_session(backend=backend)
+    hero, prop = s.add_object("hero"), s.add_object("prop")
+    s.add_point(hero.id, 1005, 20, 20)
+    s.add_mask(prop.id, 1005, s.mask(hero.id, 1005))
+    assert s.keyframe_is_estimate(hero.id, 1005) and not s.keyframe_is_estimate(prop.id, 1005)
+    s.propagate(direction="forward")
+    assert backend.estimates[(hero.id, 1005)] is True and backend.estimates[(prop.id, 1005)] is False
+    calls = backend.calls["propagate"]
+    s.set_keyframe(hero.id, 1005)  # the user approves the same mask: now it is theirs
+    assert not s.keyframe_is_estimate(hero.id, 1005)
+    s.propagate(direction="forward")
+    assert backend.calls["propagate"] > calls  # another conditioning: not served from the cache
+    assert backend.estimates[(hero.id, 1005)] is False
+
+
 def test_many_objects_and_exclusive_id_matte():
     s = make_session()
     a = s.add_object("a")

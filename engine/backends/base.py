@@ -66,6 +66,9 @@ class Prompt:
     mask: Any = None  # bool (H, W)
     text: str | None = None
     exemplar: Any = None  # (frame, box) on another frame
+    #: True when ``mask`` is itself an estimate (segmented from clicks or a box, or a tracked result),
+    #: not painted or approved by the user: a backend may hold the propagation to it less tightly.
+    estimate: bool = False
 
     @property
     def kinds(self) -> tuple[str, ...]:

@@ -168,7 +168,7 @@ def _time_side(seg: Any, clip: Any, point: tuple[float, float], truth: list[Any]
                 h, w = clip.shape
                 yy, xx = np.mgrid[0:h, 0:w]
                 key = (xx - point[0]) ** 2 + (yy - point[1]) ** 2 <= (0.05 * min(h, w)) ** 2
-            seg.add_prompt(state, first, 1, Prompt(mask=key))
+            seg.add_prompt(state, first, 1, Prompt(mask=key, estimate=True))
             ious = []
             n = 0
             t2 = time.perf_counter()

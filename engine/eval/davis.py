@@ -453,7 +453,7 @@ def run_davis(
             x, y = interior_point(gts[0])
             ref = frames[1] if len(frames) > 1 else None
             m0, _ = tracker.segment(frames[0], points=[(x, y)], labels=[1], motion_ref=ref)
-        state = tracker.start(frames[0], m0)
+        state = tracker.start(frames[0], m0, estimate=prompt != "mask")
         preds = [np.asarray(m0, dtype=bool)]
         occl = 0
         started = time.monotonic()

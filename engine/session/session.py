@@ -627,7 +627,9 @@ class Session:
             start, cond = partial[-1][0], {o: partial[-1][1][o][0] for o in objs}
         state = self._state()
         for o in objs:
-            backend.add_prompt(state, start, o, Prompt(mask=rle.decode(cond[o])))
+            # a resumed run starts from tracked masks: estimates too
+            estimate = bool(partial) or self.keyframe_is_estimate(o, start)
+            backend.add_prompt(state, start, o, Prompt(mask=rle.decode(cond[o]), estimate=estimate))
         gen = backend.propagate(state, start, run.end, run.direction, objs)
         complete = False
         try:
@@ -658,7 +660,16 @@ class Session:
         backend = self.backend
         token = getattr(backend, "cache_token", backend.info.name)
         return make_key("run", self.data.clip.content_id, token, run.start, run.end, run.direction,
-                        [(o, self.data.keyframes[(o, run.start)]["rle"]) for o in objs])
+                        [(o, self.data.keyframes[(o, run.start)]["rle"], self.keyframe_is_estimate(o, run.start))
+                         for o in objs])
+
+    def keyframe_is_estimate(self, obj: int, frame: int) -> bool:
+        """Whether ``obj``'s keyframe on ``frame`` is a segmentation of clicks or a box (its confidence is
+        the backend's score, below 1) rather than a painted, edited or approved mask (confidence 1)."""
+        res = self.data.results.get((obj, frame))
+        if res is None or res.direction != "keyframe" or res.confidence >= 1.0:
+            return False
+        return any(p.kind in ("point", "box") for p in self.data.prompts_on(obj, frame))
 
     def compute_run(self, run: Run, objs: list[int], cancel: CancelToken | None = None) -> tuple[str, list]:
         """One backend run as ``(cache key, [(frame, {obj: (rle, confidence, occluded)}), ...])``,

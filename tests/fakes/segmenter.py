@@ -26,8 +26,11 @@ class FakeState:
 class FakeSegmenter:
     info = BackendInfo("fake", "fake test", ("points", "box", "mask"), needs_weights=False)
 
-    def __init__(self, step: int = 1, occluded_frames: tuple[int, ...] = (), cancel_after: int | None = None, token=None):
+    def __init__(self, step: int = 1, occluded_frames: tuple[int, ...] = (), cancel_after: int | None = None, token=None,
+                 point_score: float = 1.0):
         self.step = step
+        self.point_score = point_score  # the score a click or box answers (a real backend's is below 1)
+        self.estimates: dict = {}  # (obj, frame) -> the ``estimate`` flag of the last mask prompt there
         self.occluded_frames = set(occluded_frames)
         self.calls = {"add_prompt": 0, "propagate": 0, "frames": 0}
         self.cancel_after = cancel_after
@@ -40,9 +43,12 @@ class FakeSegmenter:
     def add_prompt(self, state, frame, obj_id, prompt: Prompt) -> MaskOut:
         self.calls["add_prompt"] += 1
         h, w = state.shape
+        score = 1.0
         if prompt.mask is not None and prompt.points is None and prompt.box is None:
             m = np.asarray(prompt.mask, bool)
+            self.estimates[(obj_id, frame)] = prompt.estimate
         else:
+            score = self.point_score
             m = np.zeros((h, w), bool)
             yy, xx = np.mgrid[0:h, 0:w]
             if prompt.points is not None:
@@ -53,7 +59,7 @@ class FakeSegmenter:
                 x0, y0, x1, y1 = prompt.box
                 m[int(y0):int(y1), int(x0):int(x1)] = True
         state.cond[(obj_id, frame)] = m
-        return MaskOut(m, 1.0, False)
+        return MaskOut(m, score, False)
 
     def propagate(self, state, start, end, direction, obj_ids=None):
         self.calls["propagate"] += 1

@@ -242,7 +242,7 @@ def segment_points(image: np.ndarray, points, labels=None, *, work_size: int = 3
         for x, y in fg:
             cv2.circle(m.view(np.uint8), (int(round(x)), int(round(y))), max(2, int(0.03 * diag)), 1, -1)
         return _upsize(m, (h, w)), 0.05
-    return _upsize(best[1], (h, w)), float(best[0])
+    return _upsize(best[1], (h, w)), float(min(1.0, best[0]))
 
 
 def motion_mask(image: np.ndarray, other: np.ndarray, *, work_size: int = 427) -> tuple[np.ndarray, np.ndarray, float]:

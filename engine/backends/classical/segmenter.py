@@ -17,7 +17,7 @@ from engine.backends.base import BackendInfo, Direction, FrameSource, MaskOut, P
 from engine.backends.registry import register_segmenter
 from engine.errors import PromptError
 
-ALGORITHM_VERSION = "4"
+ALGORITHM_VERSION = "5"
 
 
 @dataclass
@@ -26,6 +26,8 @@ class ClassicalState:
 
     source: FrameSource
     cond: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    #: the conditioning masks that are estimates (segmented from clicks or a box), not painted
+    estimated: set[tuple[int, int]] = field(default_factory=set)
 
 
 class ClassicalSegmenter:
@@ -65,6 +67,10 @@ class ClassicalSegmenter:
             if mask.shape != tuple(state.source.shape):
                 raise PromptError(f"the mask is {mask.shape[::-1]}, the plate is {tuple(state.source.shape)[::-1]}")
             state.cond[(obj_id, frame)] = mask
+            if prompt.estimate:
+                state.estimated.add((obj_id, frame))
+            else:
+                state.estimated.discard((obj_id, frame))
             return MaskOut(mask, 1.0, False)
         image = state.source.read_uint8(frame)
         ref = None
@@ -74,6 +80,7 @@ class ClassicalSegmenter:
                                            mask=prompt.mask, motion_ref=ref)
         mask = np.asarray(mask, bool)
         state.cond[(obj_id, frame)] = mask
+        state.estimated.add((obj_id, frame))
         return MaskOut(mask, float(score), False)
 
     @staticmethod
@@ -97,7 +104,7 @@ class ClassicalSegmenter:
             return
         step = 1 if direction == "forward" else -1
         prev = state.source.read_uint8(start)
-        tracks = [self.tracker.start(prev, state.cond[(o, start)]) for o in ids]
+        tracks = [self.tracker.start(prev, state.cond[(o, start)], estimate=(o, start) in state.estimated) for o in ids]
         for frame in range(start + step, end + step, step):
             image = state.source.read_uint8(frame)
             results = self.tracker.step(tracks, prev, image)
@@ -110,9 +117,11 @@ class ClassicalSegmenter:
     def remove_object(self, state: ClassicalState, obj_id: int) -> None:
         for key in [k for k in state.cond if k[0] == obj_id]:
             del state.cond[key]
+            state.estimated.discard(key)
 
     def reset(self, state: ClassicalState) -> None:
         state.cond.clear()
+        state.estimated.clear()
 
 
 def _unavailable() -> str | None:

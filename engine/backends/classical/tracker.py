@@ -4,7 +4,8 @@ Algorithm (per object, per frame)
 ---------------------------------
 1. **Coarse motion**: the object's template (previous frame, masked) is matched in a search window
    of the new frame around the constant-velocity prediction (``cv2.matchTemplate``, masked SSD at a
-   coarse scale). This survives fast motion that optical flow alone misses.
+   coarse scale, over the template pixels that stay inside the frame). This survives fast motion
+   that optical flow alone misses.
 2. **Object-centred crops**: a region of interest around the object is cut from both frames, the
    new one shifted by the coarse motion, and brought to a size where the object spans about
    ``crop_size`` pixels (small objects keep full resolution, large ones are reduced).
@@ -13,7 +14,9 @@ Algorithm (per object, per frame)
 4. **Shape prior**: the previous soft mask, warped by the flow, as a signed-distance log-odds,
    softened where the flow is unreliable.
 5. **Template prior** (:mod:`.anchor`): the keyframe mask moved by a SIFT + RANSAC similarity
-   between the keyframe and this crop; it does not drift and brings back lost parts.
+   between the keyframe and this crop; it does not drift and brings back lost parts. A keyframe that
+   is itself an estimate (segmented from clicks or a box) holds the tracker half as strongly as a
+   painted one, so the rest of a partly found object can still join it.
 6. **Motion cue**: the crop's background motion is fitted by an affine model (RANSAC); pixels that
    move like the background are evidence for background (strong), pixels that move like the object
    and unlike the background weak evidence for the object (smoke, spray and reflections move with
@@ -131,6 +134,10 @@ class TrackerParams:
     photo_model: str = "homography"
     #: Weight of the keyframe template prior (keyframe mask moved by a SIFT/RANSAC similarity; 0 = off).
     anchor_weight: float = 2.0
+    #: Its weight when the keyframe mask is itself an estimate (segmented from clicks or a box), not
+    #: painted by the user: a seed that is wrong in a consistent way (a reflection, a partial body)
+    #: would otherwise be held for the whole shot.
+    estimate_anchor_weight: float = 1.0
     #: Softness (crop px) of the template prior.
     anchor_sigma: float = 6.0
     #: Matches needed to trust the template (its weight ramps up to twice this).
@@ -233,6 +240,7 @@ class ObjectState:
     line_ref: np.ndarray | None = None  # float32 (N,) their keyframe line responses
     line_width: float = 0.0
     line_meta: np.ndarray | None = None  # float32 (N, 2): keyframe angle, reaches the frame border
+    template_weight: float = 0.0  # weight of the keyframe template prior (TrackerParams.anchor_weight or estimate_)
     occluded: bool = False
     lost_frames: int = 0
     velocity: tuple[float, float] = (0.0, 0.0)
@@ -527,8 +535,20 @@ def _match_template(prev_rgb, cur_rgb, soft, box, pred, size, radius) -> tuple[f
     if m.sum() < 4:
         return float(pred[0]), float(pred[1]), float("inf")
     img = cv2.cvtColor(scrop.take(cur_rgb), cv2.COLOR_RGB2Lab).astype(np.float32)
-    res = cv2.matchTemplate(img, templ, cv2.TM_SQDIFF, mask=m)
-    res = res / float(m.sum())
+    # masked SSD over the template pixels that land inside the new frame only (beyond its border the
+    # search window holds replicated pixels, not the object), as a mean per compared pixel:
+    # sum m·v·(I - T)² = corr(v·I², m) - 2 corr(v·I, m·T) + corr(v, m·T²), with v = inside the frame
+    v = scrop.inside(cur_rgb.shape[:2]).astype(np.float32)
+    v3 = np.repeat(v[:, :, None], 3, axis=2)
+    m3 = np.repeat(m[:, :, None], 3, axis=2)
+    ssd = (cv2.matchTemplate(v3 * img * img, m3, cv2.TM_CCORR)
+           - 2.0 * cv2.matchTemplate(v3 * img, m3 * templ, cv2.TM_CCORR)
+           + cv2.matchTemplate(v3, m3 * templ * templ, cv2.TM_CCORR))
+    count = cv2.matchTemplate(v, m, cv2.TM_CCORR)
+    # positions that compare less than half of the object are not candidates
+    res = np.where(count >= 0.5 * float(m.sum()), np.maximum(ssd, 0.0) / np.maximum(count, 1.0), np.inf)
+    if not np.isfinite(res).any():
+        return float(pred[0]), float(pred[1]), float("inf")
     hh, ww = res.shape
     yy, xx = np.mgrid[:hh, :ww]
     # mild preference for the predicted position (centre of the map)
@@ -581,8 +601,12 @@ class ClassicalTracker:
         img = _check_image(image)
         return segment_prompt(img, points=points, labels=labels, box=box, mask=mask, motion_ref=motion_ref)
 
-    def start(self, image, mask) -> ObjectState:
-        """A keyframe: the object's mask on ``image`` (``bool (H, W)``) → a new :class:`ObjectState`."""
+    def start(self, image, mask, *, estimate: bool = False) -> ObjectState:
+        """A keyframe: the object's mask on ``image`` (``bool (H, W)``) → a new :class:`ObjectState`.
+
+        ``estimate``: the mask was segmented from clicks or a box rather than painted or approved by
+        the user; its template then holds the tracker less (``TrackerParams.estimate_anchor_weight``).
+        """
         img = _check_image(image)
         m = np.asarray(mask)
         if m.ndim != 2 or m.shape != img.shape[:2]:
@@ -646,6 +670,7 @@ class ClassicalTracker:
             line_ref=line_ref,
             line_width=line_width,
             line_meta=lmeta,
+            template_weight=p.estimate_anchor_weight if estimate else p.anchor_weight,
             grid=grid,
             knn=knn,
             fg_key=copy.deepcopy(fg),
@@ -786,7 +811,7 @@ class ClassicalTracker:
             if tm is not None:
                 tsoft = st.anchor.warp_mask(tm, cc.from_full(), (cc.oh, cc.ow))
                 tsd = _signed_distance((tsoft >= 0.5) & inside)
-                tpl_w = p.anchor_weight * min(1.0, n_in / (2.0 * p.anchor_min_inliers))
+                tpl_w = st.template_weight * min(1.0, n_in / (2.0 * p.anchor_min_inliers))
                 unary += tpl_w * np.clip(tsd / p.anchor_sigma, -p.shape_cap, p.shape_cap)
                 if self.debug is not None:
                     self.debug["tpl"] = tpl_w * np.clip(tsd / p.anchor_sigma, -p.shape_cap, p.shape_cap)
