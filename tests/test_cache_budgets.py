@@ -121,6 +121,18 @@ def test_disk_budget_is_kept_without_rescanning_every_write(tmp_path, monkeypatc
     assert total <= 20_000 and scans[0] <= 20  # trimmed to 90 %: a scan every few writes, not every write
 
 
+def test_a_value_that_grows_under_one_key_replaces_its_disk_copy(tmp_path):
+    # an interrupted run stores the frames it finished under the run's key; interrupted again later,
+    # the longer list must replace the first on disk, or the next process resumes from the first
+    c = Cache(1 << 20, tmp_path, 1 << 20)
+    c.put("runs-partial", "run1", [1, 2], persist=True)
+    c.put("runs-partial", "run1", [1, 2, 3, 4], persist=True)  # a content key: the disk copy stays
+    assert Cache(1 << 20, tmp_path, 1 << 20).get("runs-partial", "run1") == [1, 2]
+    c.put("runs-partial", "run1", [1, 2, 3, 4], persist=True, replace=True)
+    assert Cache(1 << 20, tmp_path, 1 << 20).get("runs-partial", "run1") == [1, 2, 3, 4]
+    assert len(list(tmp_path.rglob("*.pkl"))) == 1
+
+
 _CONTENT_ID_SCRIPT = """
 import sys
 from pathlib import Path

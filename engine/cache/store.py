@@ -86,12 +86,14 @@ class Cache:
         lru.put((namespace, key), value)
         return value
 
-    def put(self, namespace: str, key: str, value: Any, *, persist: bool = False) -> None:
+    def put(self, namespace: str, key: str, value: Any, *, persist: bool = False, replace: bool = False) -> None:
         """Store ``value``. ``persist=True`` also writes it to disk now (small, costly-to-recompute
-        results that later processes should find); otherwise it reaches disk only when evicted."""
+        results that later processes should find); otherwise it reaches disk only when evicted.
+        Keys are content keys, so a file already on disk is kept as it is, unless ``replace=True``
+        (a value that grows under one key, such as the frames an interrupted run finished)."""
         kept = self._lru(namespace).put((namespace, key), value)
         if persist or not kept:
-            self._spill((namespace, key), value)  # larger than the memory budget: straight to disk
+            self._spill((namespace, key), value, replace)  # larger than the memory budget: straight to disk
 
     def __contains__(self, item: tuple[str, str]) -> bool:
         ns, key = item
@@ -123,11 +125,14 @@ class Cache:
             return None
         return self.disk_dir / namespace / key[:2] / f"{key}.pkl"
 
-    def _spill(self, item: Hashable, value: Any) -> None:
+    def _spill(self, item: Hashable, value: Any, replace: bool = False) -> None:
         namespace, key = item  # type: ignore[misc]
         path = self._path(namespace, key)
-        if path is None or path.exists():
+        if path is None or (path.exists() and not replace):
             return
+        old = 0
+        with contextlib.suppress(OSError):
+            old = path.stat().st_size
         try:
             blob = seal(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
             with atomic_path(path) as tmp, open(tmp, "wb") as fh:
@@ -137,7 +142,7 @@ class Cache:
             return  # a cache that cannot spill just forgets; it never fails the work
         with self._disk_lock:
             if self._disk_total is not None:
-                self._disk_total += len(blob)
+                self._disk_total += len(blob) - old
         self._trim_disk()
 
     def _disk_usage(self) -> tuple[int, list[tuple[float, int, Path]]]:

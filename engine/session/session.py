@@ -647,7 +647,7 @@ class Session:
             if close:
                 close()
             if not complete and outputs:
-                self.cache.put("runs-partial", key, outputs, persist=True)
+                self.cache.put("runs-partial", key, outputs, persist=True, replace=True)
         if complete:
             self._partial.pop(key, None)
             self.cache.put("runs", key, outputs, persist=True)
