@@ -424,3 +424,47 @@ def test_the_classical_backend_propagates_a_click_as_an_estimate():
     assert started == [True, False, True]
     seg.remove_object(state, 3)
     assert state.estimated == {(1, first)}
+
+
+def _two_discs():
+    a, b = disk(60, 70, 18), disk(140, 70, 18)
+    return render([(a, RED), (b, RED)]), a, b
+
+
+def test_clicks_correct_a_painted_mask():
+    img, a, b = _two_discs()
+    sloppy = a.copy()
+    sloppy[50:95, 60:100] = True  # painted over the background to the disc's right
+    tr = ClassicalTracker()
+    assert iou(sloppy, a) < 0.75
+    carved, score = tr.segment(img, mask=sloppy, points=[(92, 70)], labels=[0])  # a background click alone
+    assert iou(carved, a) > 0.85 and not carved[70, 92] and 0.0 <= score <= 1.0
+    both, _ = tr.segment(img, mask=a, points=[(140, 70)], labels=[1])  # the other disc joins
+    assert iou(both, a | b) > 0.85
+    boxed, _ = tr.segment(img, mask=sloppy, box=(30, 40, 80, 100))  # a box crops what was painted beyond it
+    assert not boxed[:, 80:].any() and (boxed == sloppy)[:, :80].all()
+    same, _ = tr.segment(img, mask=a, points=[(60, 70)], labels=[1])  # a click that agrees changes nothing
+    assert (same == a).all()
+    with pytest.raises(PromptError, match="remove the whole painted mask"):
+        tr.segment(img, mask=a, box=(150, 5, 190, 30))
+
+
+def test_a_click_after_painting_refines_the_keyframe_in_a_session():
+    from engine.backends.classical.segmenter import ClassicalSegmenter
+    from engine.cache.store import Cache
+    from engine.session.session import Session
+    from tests.fakes.segmenter import ArrayClip
+
+    img, a, _ = _two_discs()
+    clip = ArrayClip({1001: img, 1002: img})
+    s = Session.create(clip.info.path, clip=clip, backend=ClassicalSegmenter(), cache=Cache(64 << 20))
+    hero = s.add_object("hero")
+    sloppy = a.copy()
+    sloppy[50:95, 60:100] = True
+    s.add_mask(hero.id, 1001, sloppy)
+    assert (s.mask(hero.id, 1001) == sloppy).all()
+    s.add_point(hero.id, 1001, 92, 70, label=0)
+    assert iou(s.mask(hero.id, 1001), a) > 0.85
+    assert s.keyframe_is_estimate(hero.id, 1001)  # GrabCut's answer now, no longer the painting
+    s.undo()
+    assert (s.mask(hero.id, 1001) == sloppy).all() and not s.keyframe_is_estimate(hero.id, 1001)

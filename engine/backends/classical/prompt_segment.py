@@ -1,6 +1,7 @@
 """One-frame segmentation from a prompt (mask, box or clicks), without model weights.
 
-* **mask** — validated and returned as is (score 1).
+* **mask** — validated and returned as is (score 1); with clicks and/or a box, corrected by them
+  (:func:`refine_mask`: GrabCut started from the mask).
 * **box** — GrabCut (Rother et al., 2004; ``cv2.grabCut``) initialised with the box, clicks inside
   it used as hard object/background seeds; the component holding the positive clicks (or the
   largest) is kept.
@@ -26,7 +27,8 @@ import numpy as np
 
 from engine.errors import PromptError
 
-__all__ = ["validate_points", "validate_box", "validate_mask", "segment_prompt", "grabcut_box", "with_attached_lines"]
+__all__ = ["validate_points", "validate_box", "validate_mask", "segment_prompt", "grabcut_box", "refine_mask",
+           "with_attached_lines"]
 
 
 def validate_mask(mask, shape: tuple[int, int]) -> np.ndarray:
@@ -40,8 +42,11 @@ def validate_mask(mask, shape: tuple[int, int]) -> np.ndarray:
     return m
 
 
-def validate_points(points, labels, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """``(float64 (N, 2) xy, int (N,) labels)`` checked against the frame, or :class:`PromptError`."""
+def validate_points(points, labels, shape: tuple[int, int], *, negatives_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``(float64 (N, 2) xy, int (N,) labels)`` checked against the frame, or :class:`PromptError`.
+
+    ``negatives_only``: background clicks alone are allowed (a painted mask says where the object is).
+    """
     h, w = shape
     try:
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
@@ -64,7 +69,7 @@ def validate_points(points, labels, shape: tuple[int, int]) -> tuple[np.ndarray,
     if bad.any():
         x, y = pts[int(np.argmax(bad))]
         raise PromptError(f"the point ({x:g}, {y:g}) is outside the {w}x{h} frame")
-    if not (lab == 1).any():
+    if not negatives_only and not (lab == 1).any():
         raise PromptError("every point is a background click: add at least one click on the object")
     return pts, lab
 
@@ -176,6 +181,92 @@ def grabcut_box(image: np.ndarray, box, *, points=None, labels=None, work_size: 
         return _upsize(m, (h, w)), 0.1
     score = _score(small, m, rect)[0]
     return _upsize(m, (h, w)), score
+
+
+def refine_mask(image: np.ndarray, mask: np.ndarray, *, points=None, labels=None, box=None,
+                work_size: int = 480, iters: int = 4) -> tuple[np.ndarray, float]:
+    """A painted mask corrected by clicks and/or a box → ``(bool (H, W) mask, score in [0, 1])``.
+
+    GrabCut starts from the mask (inside: probably object; a band around it and the mask's size
+    around a positive click: probably background; farther away, and outside the box: background);
+    positive clicks are object and negative clicks background for certain. Only the changes under a
+    click are taken, so the painting stays as it was elsewhere: a negative click carves the part of
+    the mask that looks like the background it was put on, a positive click outside the mask adds
+    the region of object colour around it, and a box cuts what was painted beyond it.
+    """
+    h, w = image.shape[:2]
+    m = validate_mask(mask, (h, w))
+    fg_pts, bg_pts = [], []
+    if points is not None and len(points):
+        pts, lab = validate_points(points, labels, (h, w), negatives_only=True)
+        fg_pts = [tuple(p) for p, l in zip(pts, lab) if l == 1]
+        bg_pts = [tuple(p) for p, l in zip(pts, lab) if l == 0]
+    small, sx, sy = _to_small(image, work_size)
+    hs, ws = small.shape[:2]
+    ms = m if (hs, ws) == (h, w) else cv2.resize(m.astype(np.uint8), (ws, hs), interpolation=cv2.INTER_NEAREST).astype(bool)
+    fs = [(x * sx, y * sy) for x, y in fg_pts]
+    bs = [(x * sx, y * sy) for x, y in bg_pts]
+    diag = math.hypot(hs, ws)
+    ys, xs = np.nonzero(ms)
+    size = max(8.0, float(max(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1))) if xs.size else 8.0
+    band = max(3, int(0.25 * size)) | 1
+    gc = np.full((hs, ws), cv2.GC_BGD, np.uint8)
+    gc[cv2.dilate(ms.astype(np.uint8), np.ones((band, band), np.uint8)).astype(bool)] = cv2.GC_PR_BGD
+    gc[ms] = cv2.GC_PR_FGD
+    rad = max(1, int(0.01 * diag))
+    for x, y in fs:  # the region around a positive click outside the mask may join (up to the mask's size)
+        cv2.circle(gc, (int(round(x)), int(round(y))), int(size), cv2.GC_PR_BGD, -1)
+    gc[ms] = cv2.GC_PR_FGD
+    if box is not None:
+        x0, y0, x1, y1 = validate_box(box, (h, w))
+        inside = np.zeros((hs, ws), bool)
+        inside[int(y0 * sy):max(int(y0 * sy) + 1, math.ceil(y1 * sy)), int(x0 * sx):max(int(x0 * sx) + 1, math.ceil(x1 * sx))] = True
+        gc[~inside] = cv2.GC_BGD
+        gc[inside & (gc == cv2.GC_BGD)] = cv2.GC_PR_BGD
+    for x, y in bs:
+        cv2.circle(gc, (int(round(x)), int(round(y))), rad, cv2.GC_BGD, -1)
+    for x, y in fs:
+        cv2.circle(gc, (int(round(x)), int(round(y))), rad, cv2.GC_FGD, -1)
+    bgm = np.zeros((1, 65), np.float64)
+    fgm = np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(12345)
+    try:
+        cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), gc, None, bgm, fgm, iters, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:
+        pass  # a degenerate colour model: the initial labelling stands
+    seg = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+    # only the changes a click asked for: the connected parts of (GrabCut's answer XOR the painting)
+    # under a click; the rest of the painting stays as painted
+    change = seg ^ ms
+    n, lab_ = cv2.connectedComponents(change.astype(np.uint8), connectivity=8)
+    at = np.zeros((hs, ws), bool)
+    for x, y in fs + bs:
+        cv2.circle(at.view(np.uint8), (int(round(x)), int(round(y))), rad, 1, -1)
+    keep = np.unique(lab_[at & change])
+    kept = np.isin(lab_, keep[keep > 0])
+    seg = ms ^ kept
+    if box is not None:
+        seg &= inside
+    if not seg.any():
+        raise PromptError("the clicks remove the whole painted mask",
+                          hint="Put negative clicks on the background only, or paint the mask again")
+    score = _score(small, seg, (0, 0, ws, hs))[0]
+    # applied to the painting at full size: what no click changed keeps its painted pixels
+    full = m.copy()
+    if kept.any():
+        grow = _upsize(kept & seg, (h, w))
+        cut = _upsize(kept & ~seg, (h, w))
+        full = (full | grow) & ~cut
+    if box is not None:
+        x0, y0, x1, y1 = validate_box(box, (h, w))
+        full[:y0] = False
+        full[y1:] = False
+        full[:, :x0] = False
+        full[:, x1:] = False
+    if not full.any():
+        raise PromptError("the clicks remove the whole painted mask",
+                          hint="Put negative clicks on the background only, or paint the mask again")
+    return full, score
 
 
 def _score(small: np.ndarray, m: np.ndarray, rect) -> tuple[float, float]:
@@ -415,7 +506,7 @@ def segment_prompt(image: np.ndarray, *, points=None, labels=None, box=None, mas
     shape = img.shape[:2]
     if mask is not None:
         if box is not None or points is not None:
-            raise PromptError("give either a mask or a box/points prompt, not both")
+            return refine_mask(img, mask, points=points, labels=labels, box=box)
         return validate_mask(mask, shape), 1.0
     if box is not None:
         return grabcut_box(img, box, points=points, labels=labels)
