@@ -127,6 +127,36 @@ def test_track_backward_from_a_box_on_a_later_frame(capsys, plate, tmp_path):
     assert np.logical_and(m, sample[0].mask).sum() / np.logical_or(m, sample[0].mask).sum() > 0.8
 
 
+def test_mattes_follow_the_plates_frame_padding(capsys, plate, tmp_path):
+    # a pipeline that pads to 8 digits gets 8-digit mattes (the pattern a Read node is pointed at)
+    pattern, sample = plate
+    src = os.path.dirname(pattern)
+    folder = tmp_path / "eight"
+    folder.mkdir()
+    for name in sorted(os.listdir(src)):
+        stem, frame, ext = name.rsplit(".", 2)
+        shutil.copy(os.path.join(src, name), folder / f"{stem}.{int(frame):08d}.{ext}")
+    ys, xs = np.nonzero(sample[0].mask)
+    box = f"{xs.min() - 3},{ys.min() - 3},{xs.max() + 3},{ys.max() + 3}"
+    code, _, err = run(capsys, "track", str(folder / "plate.########.exr"), "--box", box, "--out", str(tmp_path / "m"),
+                       "--session", str(tmp_path / "shot.roto.json"))
+    assert code == 0, err
+    assert sorted(os.listdir(tmp_path / "m")) == [f"matte.{f:08d}.png" for f in range(1001, 1013)]
+    from engine.session.session import Session
+
+    assert Session.open(tmp_path / "shot.roto.json").frame_digits == 8  # kept in the project for later outputs
+
+
+def test_frame_padding_of_plate_names():
+    from engine.export.naming import frame_digits, plate_padding
+
+    assert [plate_padding(p) for p in ("/a/sh.########.exr", "/a/sh.%06d.dpx", "/a/sh_@@@@@.exr", "/a/sh.####.exr",
+                                       "/a/sh.#.exr", "/a/sh.%d.exr", "/a/sh.mov")] == [8, 6, 5, 4, 0, 0, 0]
+    assert frame_digits((1001, 1100)) == 4 and frame_digits((1, 9)) == 4  # at least 4, as before
+    assert frame_digits((9990, 10010)) == 5  # one width for the whole sequence
+    assert frame_digits((1001, 1100), 8) == 8
+
+
 def test_track_prompts_file_two_objects(capsys, plate, tmp_path):
     pattern, sample = plate
     mask_path = tmp_path / "blob.png"

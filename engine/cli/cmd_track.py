@@ -7,7 +7,7 @@ A stable contract users script against::
                      [--object NAME] [--session FILE] --out DIR
 
 writes ``DIR/<object>.<frame>.png`` (8-bit single channel, 0/255) for every frame of the input,
-with the input's own frame numbers. ``--session`` creates or updates a project file that the
+with the input's own frame numbers, padded like the input's file names (at least 4 digits). ``--session`` creates or updates a project file that the
 later commands take as input.
 
 With --session, a command is one edit, all or nothing: when a prompt is bad (outside the image,

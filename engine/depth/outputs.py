@@ -42,8 +42,13 @@ class WrittenDepth:
                 "camera_nk": self.camera_nk, "camera_chan": self.camera_chan, "points": self.points_total}
 
 
-def _pad(frames: list[int]) -> int:
-    return max(4, *(len(str(abs(f))) for f in frames)) if frames else 4
+def _pad(clip: Any, frames: list[int]) -> int:
+    """Frame digits of the file names: the plate's padding, at least 4, enough for every frame."""
+    from engine.export.naming import frame_digits, plate_padding
+
+    info = getattr(clip, "info", None)
+    padding = plate_padding(info.path) if info is not None and getattr(info, "kind", "") == "sequence" else 0
+    return frame_digits(frames, padding)
 
 
 @dataclass
@@ -117,7 +122,7 @@ class DepthWriter:
         self.max_points = int(max_points)
         self.session_id = session_id
         self.mattes = mattes
-        self.pad = _pad(self.frames)
+        self.pad = _pad(clip, self.frames)
         self.written = WrittenDepth(self.pattern())
         self._world: list[Any] = []
         self._cams: list[DepthOut] = []

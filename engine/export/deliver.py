@@ -263,7 +263,8 @@ def export_session(session: Session, out_dir: str | os.PathLike[str], options: E
             raise InputError(f"frames {lo2}-{hi2} are not inside the session's range {lo}-{hi}",
                              hint="Frames are the plate's own numbers")
         lo, hi = lo2, hi2
-    template = NameTemplate(opts.template or (DEFAULT_EXR_TEMPLATE if plan.fmt == "exr" else DEFAULT_SEQUENCE_TEMPLATE))
+    default = DEFAULT_EXR_TEMPLATE if plan.fmt == "exr" else DEFAULT_SEQUENCE_TEMPLATE
+    template = NameTemplate(opts.template or default.replace("####", "#" * session.frame_digits))
     shot = host_safe(opts.shot, "shot") if opts.shot else shot_name(str(session.path) if session.path else None,
                                                                     session.data.clip.path)
     out = Path(out_dir).expanduser()

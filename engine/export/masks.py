@@ -1,6 +1,7 @@
 """Binary matte sequences: one 8-bit single-channel PNG (0/255) per frame and object.
 
-Files are ``<object>.<frame:04d>.png`` (the plate's own frame numbers), written atomically.
+Files are ``<object>.<frame>.png`` (the plate's own frame numbers, padded like the plate's file
+names: at least 4 digits), written atomically.
 Frames where an object has no mask (not propagated, occluded) are written black, so every
 plate frame has its file.
 """
@@ -55,6 +56,7 @@ def write_mask_sequence(session: Session, out_dir: str | Path, objects: list[int
         used.add(name)
         names[o.id] = name
     lo, hi = session.frame_range
+    pad = session.frame_digits
     empty = np.zeros(session.shape, bool)
     total = (hi - lo + 1) * len(objs)
     done = 0
@@ -63,7 +65,7 @@ def write_mask_sequence(session: Session, out_dir: str | Path, objects: list[int
         check_cancel(cancel)
         for o in objs:
             m = session.mask(o.id, frame)
-            write_mask_png(out / f"{names[o.id]}.{frame:04d}.png", empty if m is None else m)
+            write_mask_png(out / f"{names[o.id]}.{frame:0{pad}d}.png", empty if m is None else m)
             done += 1
         report(progress, Progress("write mattes", done, total, frame=frame, started=started))
-    return {names[o.id]: str(out / f"{names[o.id]}.####.png") for o in objs}
+    return {names[o.id]: str(out / f"{names[o.id]}.{'#' * pad}.png") for o in objs}

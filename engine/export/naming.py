@@ -47,6 +47,22 @@ _HASHES = re.compile(r"#+|@+")
 _PRINTF = re.compile(r"%(0?)(\d*)d")
 
 
+def plate_padding(path: str) -> int:
+    """Frame digits of a sequence's path pattern: ``shot.########.exr`` → 8, ``shot.%06d.dpx`` → 6;
+    0 for a movie, one image or an unpadded sequence (``shot.#.exr``, ``shot.%d.exr``)."""
+    name = str(path).replace("\\", "/").rsplit("/", 1)[-1]
+    runs = [len(m.group(0)) for m in _HASHES.finditer(name)]
+    runs += [int(m.group(2)) for m in _PRINTF.finditer(name) if m.group(2)]
+    best = max(runs, default=0)
+    return best if best > 1 else 0
+
+
+def frame_digits(frames, padding: int = 0) -> int:
+    """Digits of output frame numbers: the plate's ``padding`` (:func:`plate_padding`), at least 4,
+    and enough for every frame of ``frames`` so the names of one sequence line up."""
+    return max(4, int(padding), *(len(str(abs(int(f)))) for f in frames))
+
+
 def ascii_name(name: str) -> str:
     """``name`` with accents removed and every other non-ASCII character dropped."""
     decomposed = unicodedata.normalize("NFKD", name)

@@ -69,11 +69,16 @@ class MatteWriter:
     def ext(self) -> str:
         return "png" if self.fmt == "png16" else "exr"
 
+    @property
+    def digits(self) -> int:
+        """Frame digits in the file names: the plate's padding (:attr:`Session.frame_digits`)."""
+        return int(getattr(self.session, "frame_digits", 4))
+
     def pattern(self, name: str) -> str:
-        return str(self.out_dir / f"{name}.####.{self.ext}")
+        return str(self.out_dir / f"{name}.{'#' * self.digits}.{self.ext}")
 
     def path(self, name: str, frame: int) -> Path:
-        return self.out_dir / f"{name}.{frame:04d}.{self.ext}"
+        return self.out_dir / f"{name}.{frame:0{self.digits}d}.{self.ext}"
 
     def __call__(self, frame: int, alphas: dict[int, np.ndarray]) -> None:
         for o, a in alphas.items():

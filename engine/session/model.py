@@ -112,6 +112,7 @@ class ClipRef:
     rate: str = ""  # exact frame rate "24000/1001"
     timecode: str | None = None
     plate_colourspace: str = ""
+    padding: int = 0  # frame digits of the plate's file names (0: a movie or unpadded); outputs follow it
     #: ``path`` relative to the project file's folder, written when the project is saved: found
     #: there when ``path`` is gone (a project folder moved or mounted elsewhere)
     relative_path: str | None = None

@@ -98,6 +98,7 @@ class Session:
                out_point: int | None = None, fps: str | None = None, ocio_config: str | None = None,
                clip: Clip | None = None, **kwargs: Any) -> Session:
         """A new session on ``clip_path`` (the plate is opened now to validate it)."""
+        from engine.export.naming import plate_padding
         from engine.media.clip import open_clip
 
         if clip is None:
@@ -108,7 +109,8 @@ class Session:
                       in_point=info.frame_in, out_point=info.frame_out, fps=fps, ocio_config=ocio_config,
                       first=info.first, last=info.last, width=info.width, height=info.height, content_id=clip.content_id,
                       rate=f"{info.fps.numerator}/{info.fps.denominator}", timecode=info.timecode,
-                      plate_colourspace=info.colourspace)
+                      plate_colourspace=info.colourspace,
+                      padding=plate_padding(info.path) if info.kind == "sequence" else 0)
         if isinstance(backend, str):
             session = cls(SessionData(clip=ref, backend=backend), path=path, clip=clip, **kwargs)
         else:  # a backend instance (embedding applications, tests)
@@ -177,6 +179,14 @@ class Session:
     def frame_range(self) -> tuple[int, int]:
         c = self.data.clip
         return (c.in_point if c.in_point is not None else c.first, c.out_point if c.out_point is not None else c.last)
+
+    @property
+    def frame_digits(self) -> int:
+        """Digits of the frame numbers in output file names: the plate's padding (at least 4, enough for
+        the last frame), so ``plate.########.exr`` gets ``matte.########.png``."""
+        from engine.export.naming import frame_digits
+
+        return frame_digits(self.frame_range, self.data.clip.padding)
 
     @property
     def backend(self) -> Any:
