@@ -430,7 +430,8 @@ def test_deliverables_are_named_after_the_plate_not_the_servers_project_file(ser
     sid2, _ = open_tracked(client, (pattern, sample), key="davis-like")
     exp = client.wait(client.export(sid2, str(root / "out_nums"), format="exr")["id"])
     assert exp["state"] == "succeeded", exp["error"]
-    assert sorted(p.name for p in (root / "out_nums").glob("*.exr")) == [f"sh030.{f}.exr" for f in range(1001, 1009)]
+    # ... padded like the plate (5 digits)
+    assert sorted(p.name for p in (root / "out_nums").glob("*.exr")) == [f"sh030.{f:05d}.exr" for f in range(1001, 1009)]
     # a project file the user named gives the name
     s3 = client.open_session(plate[0], project=str(root / "sh010.roto.json"), backend="fake")["session"]
     client.set_prompts(s3, "hero", 1001, points=[centre(sample)])
