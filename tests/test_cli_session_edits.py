@@ -234,3 +234,38 @@ def test_an_old_session_with_the_plate_path_as_typed_still_opens(capsys, project
     monkeypatch.chdir(proj)  # not beside this project file, but in the current folder
     code, _, err = run(capsys, "qc", str(elsewhere / "old.roto.json"), "--no-plot")
     assert code == 0, err
+
+
+def test_a_mis_click_is_taken_back_with_session_undo_and_redo(capsys, tmp_path, plate):
+    import cv2
+
+    session = tmp_path / "s.roto.json"
+    first = str(plate / "shot.1001.png")
+    code, _, err = run(capsys, "track", first, "--mask", str(plate / "mask.png"), "--session", str(session),
+                       "--out", str(tmp_path / "o"))
+    assert code == 0, err
+    good = cv2.imread(str(tmp_path / "o" / "matte.1004.png"), cv2.IMREAD_UNCHANGED)
+    # a click on the background of frame 1003 makes that frame a keyframe of the wrong thing
+    code, _, err = run(capsys, "track", first, "--point", "55,40", "--frame", "1003", "--session", str(session),
+                       "--out", str(tmp_path / "bad"))
+    assert code == 0, err
+    assert not (cv2.imread(str(tmp_path / "bad" / "matte.1004.png"), cv2.IMREAD_UNCHANGED) == good).all()
+    code, out, _ = run(capsys, "session", "show", str(session))
+    assert "keyframes 1001, 1003" in out
+    code, out, err = run(capsys, "session", "undo", str(session), "--steps", "2")
+    assert code == 0, err
+    assert out.count("undid: ") == 2 and "point" in out  # the propagation and the click
+    code, out, _ = run(capsys, "session", "show", str(session))
+    assert "keyframes 1001, 1003" not in out and "keyframes 1001, 1 prompts" in out
+    from engine.session.session import Session
+
+    s = Session.open(session, autosave=False)
+    assert ((s.mask(1, 1004) > 0) == (good > 0)).all()  # the masks from before the click, exactly
+    code, out, _ = run(capsys, "session", "redo", str(session))
+    assert code == 0 and out.startswith("redid: ")
+    code, out, _ = run(capsys, "session", "undo", str(session), "--steps", "50")
+    assert code == 0 and "only" in out
+    code, out, _ = run(capsys, "session", "undo", str(session))
+    assert code == 0 and "nothing to undo" in out
+    code, _, err = run(capsys, "session", "undo", str(session), "--steps", "0")
+    assert code == 2 and "--steps" in err
