@@ -55,6 +55,16 @@ def _prompts_file(tmp_path, plate, objects):
     return str(pf)
 
 
+def _tracked(capsys, tmp_path, plate):
+    """A session file made by tracking the mask on 1001 (mattes in tmp_path/o): (session, first frame path)."""
+    session = tmp_path / "s.roto.json"
+    first = str(plate / "shot.1001.png")
+    code, _, err = run(capsys, "track", first, "--mask", str(plate / "mask.png"), "--session", str(session),
+                       "--out", str(tmp_path / "o"))
+    assert code == 0, err
+    return session, first
+
+
 BAD_EDITS = {
     "point outside": lambda tmp, plate: ["--point", "900,10", "--object", "newobj"],
     "frame out of range": lambda tmp, plate: ["--point", "20,20", "--frame", "5000", "--object", "fresh"],
@@ -74,11 +84,7 @@ BAD_EDITS = {
 
 @pytest.mark.parametrize("case", sorted(BAD_EDITS))
 def test_a_failed_track_leaves_the_session_file_byte_identical(capsys, tmp_path, plate, case):
-    session = tmp_path / "s.roto.json"
-    first = str(plate / "shot.1001.png")
-    code, _, err = run(capsys, "track", first, "--mask", str(plate / "mask.png"), "--session", str(session),
-                       "--out", str(tmp_path / "o"))
-    assert code == 0, err
+    session, first = _tracked(capsys, tmp_path, plate)
     run(capsys, "track", first, "--point", "20,20", "--frame", "1003", "--session", str(session),
         "--out", str(tmp_path / "o"))  # a second edit, so there is a .bak too
     before = _files(session)
@@ -109,11 +115,7 @@ def test_a_failed_command_on_a_new_session_creates_no_file(capsys, tmp_path, pla
 
 def test_a_matte_that_fails_after_tracking_leaves_the_session_as_it_was(capsys, tmp_path, plate):
     """The edit (a new tracked object) and the matte are one command: a failure undoes both on disk."""
-    session = tmp_path / "s.roto.json"
-    first = str(plate / "shot.1001.png")
-    code, _, err = run(capsys, "track", first, "--mask", str(plate / "mask.png"), "--session", str(session),
-                       "--out", str(tmp_path / "o"))
-    assert code == 0, err
+    session, first = _tracked(capsys, tmp_path, plate)
     before = _files(session)
     code, _, err = run(capsys, "matte", first, "--mask", str(plate / "mask.png"), "--frame", "1004", "--object",
                        "other", "--session", str(session), "--backend", "nosuch", "--out", str(tmp_path / "m"))
@@ -239,11 +241,7 @@ def test_an_old_session_with_the_plate_path_as_typed_still_opens(capsys, project
 def test_a_mis_click_is_taken_back_with_session_undo_and_redo(capsys, tmp_path, plate):
     import cv2
 
-    session = tmp_path / "s.roto.json"
-    first = str(plate / "shot.1001.png")
-    code, _, err = run(capsys, "track", first, "--mask", str(plate / "mask.png"), "--session", str(session),
-                       "--out", str(tmp_path / "o"))
-    assert code == 0, err
+    session, first = _tracked(capsys, tmp_path, plate)
     good = cv2.imread(str(tmp_path / "o" / "matte.1004.png"), cv2.IMREAD_UNCHANGED)
     # a click on the background of frame 1003 makes that frame a keyframe of the wrong thing
     code, _, err = run(capsys, "track", first, "--point", "55,40", "--frame", "1003", "--session", str(session),

@@ -94,24 +94,31 @@ def validate_box(box, shape: tuple[int, int]) -> tuple[int, int, int, int]:
     return cx0, cy0, cx1, cy1
 
 
+def _grabcut_labels(small: np.ndarray, gc: np.ndarray, fg_pts, bg_pts, radius: int, iters: int, *,
+                    background_last: bool = False) -> np.ndarray:
+    """GrabCut from the initial labels ``gc`` (``uint8 (h, w)`` of ``cv2.GC_*``, changed in place) with
+    the clicks drawn as certain object / background discs (the later kind wins where they overlap);
+    deterministic. The object pixels, ``bool (h, w)`` (the initial labels when GrabCut cannot run)."""
+    order = [(fg_pts, cv2.GC_FGD), (bg_pts, cv2.GC_BGD)]
+    for pts, label in (order if background_last else order[::-1]):
+        for x, y in pts:
+            cv2.circle(gc, (int(round(x)), int(round(y))), radius, label, -1)
+    bgm = np.zeros((1, 65), np.float64)
+    fgm = np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(12345)
+    try:
+        cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), gc, None, bgm, fgm, iters, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:
+        pass  # a degenerate colour model: the initial labelling stands
+    return (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+
+
 def _grabcut(small: np.ndarray, rect, fg_pts, bg_pts, radius: int, iters: int) -> np.ndarray:
     h, w = small.shape[:2]
     gc = np.full((h, w), cv2.GC_BGD, np.uint8)
     x0, y0, x1, y1 = rect
     gc[y0:y1, x0:x1] = cv2.GC_PR_FGD
-    for x, y in bg_pts:
-        cv2.circle(gc, (int(round(x)), int(round(y))), radius, cv2.GC_BGD, -1)
-    for x, y in fg_pts:
-        cv2.circle(gc, (int(round(x)), int(round(y))), radius, cv2.GC_FGD, -1)
-    bgm = np.zeros((1, 65), np.float64)
-    fgm = np.zeros((1, 65), np.float64)
-    bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
-    cv2.setRNGSeed(12345)
-    try:
-        cv2.grabCut(bgr, gc, None, bgm, fgm, iters, cv2.GC_INIT_WITH_MASK)
-    except cv2.error:
-        return (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
-    return (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+    return _grabcut_labels(small, gc, fg_pts, bg_pts, radius, iters)
 
 
 def _component_with(mask: np.ndarray, pts) -> np.ndarray:
@@ -223,18 +230,7 @@ def refine_mask(image: np.ndarray, mask: np.ndarray, *, points=None, labels=None
         inside[int(y0 * sy):max(int(y0 * sy) + 1, math.ceil(y1 * sy)), int(x0 * sx):max(int(x0 * sx) + 1, math.ceil(x1 * sx))] = True
         gc[~inside] = cv2.GC_BGD
         gc[inside & (gc == cv2.GC_BGD)] = cv2.GC_PR_BGD
-    for x, y in bs:
-        cv2.circle(gc, (int(round(x)), int(round(y))), rad, cv2.GC_BGD, -1)
-    for x, y in fs:
-        cv2.circle(gc, (int(round(x)), int(round(y))), rad, cv2.GC_FGD, -1)
-    bgm = np.zeros((1, 65), np.float64)
-    fgm = np.zeros((1, 65), np.float64)
-    cv2.setRNGSeed(12345)
-    try:
-        cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), gc, None, bgm, fgm, iters, cv2.GC_INIT_WITH_MASK)
-    except cv2.error:
-        pass  # a degenerate colour model: the initial labelling stands
-    seg = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+    seg = _grabcut_labels(small, gc, fs, bs, rad, iters)
     # only the changes a click asked for: the connected parts of (GrabCut's answer XOR the painting)
     # under a click; the rest of the painting stays as painted
     change = seg ^ ms
@@ -390,18 +386,7 @@ def _motion_candidate(small, r, moving, fg, bg):
     near = cv2.dilate(m.astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
     gc[near] = cv2.GC_PR_BGD
     gc[m] = cv2.GC_PR_FGD
-    for x, y in fg:
-        cv2.circle(gc, (int(round(x)), int(round(y))), 2, cv2.GC_FGD, -1)
-    for x, y in bg:
-        cv2.circle(gc, (int(round(x)), int(round(y))), 2, cv2.GC_BGD, -1)
-    bgm = np.zeros((1, 65), np.float64)
-    fgm = np.zeros((1, 65), np.float64)
-    cv2.setRNGSeed(12345)
-    try:
-        cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), gc, None, bgm, fgm, 4, cv2.GC_INIT_WITH_MASK)
-    except cv2.error:
-        pass
-    seg = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+    seg = _grabcut_labels(small, gc, fg, bg, 2, 4, background_last=True)
     seg = _component_with(seg, fg)
     seg = _fill(seg)
     if not seg.any():
