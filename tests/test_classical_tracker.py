@@ -445,8 +445,26 @@ def test_clicks_correct_a_painted_mask():
     assert not boxed[:, 80:].any() and (boxed == sloppy)[:, :80].all()
     same, _ = tr.segment(img, mask=a, points=[(60, 70)], labels=[1])  # a click that agrees changes nothing
     assert (same == a).all()
-    with pytest.raises(PromptError, match="remove the whole painted mask"):
+    with pytest.raises(PromptError, match="leaves nothing of the painted mask"):
         tr.segment(img, mask=a, box=(150, 5, 190, 30))
+
+
+def test_a_click_on_a_painted_sliver_of_a_large_plate_leaves_the_rest_untouched():
+    # 1920x1080: a correct disc painted with a 4 px sliver of background beside it; the negative
+    # click removes the sliver at full resolution and does not notch the disc
+    h, w = 1080, 1920
+    yy, xx = np.mgrid[:h, :w]
+    rng = np.random.default_rng(3)
+    img = np.clip(cv2.GaussianBlur(rng.random((h, w, 3)).astype(np.float32), (0, 0), 3) * 0.5 + 0.2, 0, 1)
+    a = (xx - 900) ** 2 + (yy - 540) ** 2 <= 150 ** 2
+    img[a] = (0.85, 0.2, 0.15)
+    img = (img * 255).astype(np.uint8)
+    sliver = np.zeros((h, w), bool)
+    sliver[400:700, 1052:1056] = True
+    painted = a | sliver
+    out, _ = ClassicalTracker().segment(img, mask=painted, points=[(1054, 550)], labels=[0])
+    assert (out & a).sum() == a.sum()  # the disc keeps every painted pixel
+    assert (out & sliver & ~a).sum() < 0.2 * (sliver & ~a).sum()
 
 
 def test_a_click_after_painting_refines_the_keyframe_in_a_session():

@@ -144,7 +144,21 @@ def test_mattes_follow_the_plates_frame_padding(capsys, plate, tmp_path):
     assert sorted(os.listdir(tmp_path / "m")) == [f"matte.{f:08d}.png" for f in range(1001, 1013)]
     from engine.session.session import Session
 
-    assert Session.open(tmp_path / "shot.roto.json").frame_digits == 8  # kept in the project for later outputs
+    project = tmp_path / "shot.roto.json"
+    assert Session.open(project).frame_digits == 8  # kept in the project for later outputs
+    code, _, err = run(capsys, "matte", str(folder / "plate.########.exr"), "--session", str(project),
+                       "--out", str(tmp_path / "soft"))
+    assert code == 0, err
+    assert sorted(os.listdir(tmp_path / "soft")) == [f"matte.{f:08d}.png" for f in range(1001, 1013)]
+    code, _, err = run(capsys, "depth", str(folder / "plate.########.exr"), "--session", str(project),
+                       "--model", "prior", "--out", str(tmp_path / "depth"))
+    assert code == 0, err
+    assert f"depth.{1001:08d}.exr" in os.listdir(tmp_path / "depth")
+    # a project written before the padding was recorded asks the plate
+    doc = json.loads(project.read_text())
+    doc["clip"].pop("padding")
+    project.write_text(json.dumps(doc))
+    assert Session.open(project).frame_digits == 8
 
 
 def test_frame_padding_of_plate_names():

@@ -174,7 +174,7 @@ def test_unchanged_rerun_is_served_from_cache():
 
 
 def test_a_clicked_keyframe_propagates_as_an_estimate_a_painted_or_approved_one_does_not():
-    backend = FakeSegmenter(point_score=0.8)
+    backend = FakeSegmenter()  # its clicks score 1.0: the flag must not come from the score
     s = make_session(backend=backend)
     hero, prop = s.add_object("hero"), s.add_object("prop")
     s.add_point(hero.id, 1005, 20, 20)
@@ -188,6 +188,22 @@ def test_a_clicked_keyframe_propagates_as_an_estimate_a_painted_or_approved_one_
     s.propagate(direction="forward")
     assert backend.calls["propagate"] > calls  # another conditioning: not served from the cache
     assert backend.estimates[(hero.id, 1005)] is False
+
+
+def test_a_resumed_run_starts_from_its_tracked_masks_as_estimates():
+    token = CancelToken()
+    backend = FakeSegmenter(cancel_after=5, token=token)
+    s = make_session(backend=backend)
+    hero = s.add_object("hero")
+    s.add_mask(hero.id, 1001, np.pad(np.ones((10, 10), bool), ((10, 28), (10, 44))))
+    with pytest.raises(Cancelled):
+        s.propagate(direction="forward", cancel=token)
+    assert backend.estimates == {(hero.id, 1001): False}
+    backend.cancel_after = None
+    rep = s.propagate(direction="forward")
+    assert rep.frames_resumed >= 4
+    resumed_from = max(f for (o, f) in backend.estimates if f != 1001)
+    assert backend.estimates[(hero.id, resumed_from)] is True  # a tracked mask, not the painting
 
 
 def test_many_objects_and_exclusive_id_matte():

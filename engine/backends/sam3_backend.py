@@ -259,7 +259,7 @@ class Sam3Segmenter:
         if chosen is None:
             return MaskOut(np.zeros((h, w), bool), 0.0, False)
         state.bound[obj_id] = chosen.instance_id
-        self.tracker.add_prompt(state.tracker_state, frame, obj_id, Prompt(mask=chosen.mask))
+        self.tracker.add_prompt(state.tracker_state, frame, obj_id, Prompt(mask=chosen.mask, estimate=True))
         return MaskOut(chosen.mask, chosen.score, False)
 
     def propagate(self, state: Sam3State, start: int, end: int, direction: Direction,
@@ -368,7 +368,7 @@ class Sam3Segmenter:
             raise PromptError(f"the exemplar box on frame {ex_frame} selects nothing",
                               hint="Draw the box tightly around one example")
         mask = np.asarray(first.mask, bool)
-        tr.add_prompt(ts, ex_frame, 1, Prompt(mask=mask))
+        tr.add_prompt(ts, ex_frame, 1, Prompt(mask=mask, estimate=True))
         for pf in tr.propagate(ts, ex_frame, frame, "forward" if frame > ex_frame else "backward", [1]):
             mask = np.asarray(pf.objects[1].mask, bool)
         if not mask.any():

@@ -27,7 +27,8 @@ def register(sub) -> None:
                        description=__doc__.split("\n\n")[0].rstrip(".") + ".",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="File names: --template tokens {shot} {layer} {object} {frame} {ext} and ####. "
-                              "Defaults: {shot}.####.exr; {layer}/{shot}_####.{ext} for DPX/PNG/TIFF.")
+                              "Defaults: {shot}.####.exr; {layer}/{shot}_####.{ext} for DPX/PNG/TIFF "
+                              "(#### padded like the plate's file names, at least 4 digits).")
     p.add_argument("session", metavar="SESSION", help="session project file (.roto.json)")
     p.add_argument("--format", "-f", default="exr", choices=("exr", "dpx", "png", "tiff", "tif"),
                    help="output format (default exr)")

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from engine.depth.base import DepthOut
+from engine.export.naming import frame_digits, frame_text, plate_padding
 from engine.ops.camera_geometry import CV_TO_GL, default_intrinsics
 
 
@@ -44,8 +45,6 @@ class WrittenDepth:
 
 def _pad(clip: Any, frames: list[int]) -> int:
     """Frame digits of the file names: the plate's padding, at least 4, enough for every frame."""
-    from engine.export.naming import frame_digits, plate_padding
-
     info = getattr(clip, "info", None)
     padding = plate_padding(info.path) if info is not None and getattr(info, "kind", "") == "sequence" else 0
     return frame_digits(frames, padding)
@@ -106,7 +105,8 @@ class DepthWriter:
     def __init__(self, clip: Any, out_dir: str | Path, frames: list[int], *, convention: str = "distance",
                  normals: bool = False, points: bool = False, confidence: bool = False, prefix: str = "depth",
                  model: str = "", kind: str = "", camera_source: str = "model", points_step: int = 2,
-                 max_points: int = 2_000_000, session_id: str = "", mattes: MatteSpec | None = None) -> None:
+                 max_points: int = 2_000_000, session_id: str = "", mattes: MatteSpec | None = None,
+                 digits: int = 0) -> None:
         from engine.ops.depth_convention import normalise_convention
 
         self.clip = clip
@@ -122,7 +122,7 @@ class DepthWriter:
         self.max_points = int(max_points)
         self.session_id = session_id
         self.mattes = mattes
-        self.pad = _pad(clip, self.frames)
+        self.pad = max(int(digits), _pad(clip, self.frames))  # digits: the session's, so mattes and depth line up
         self.written = WrittenDepth(self.pattern())
         self._world: list[Any] = []
         self._cams: list[DepthOut] = []
@@ -130,7 +130,7 @@ class DepthWriter:
         self.shape = (h, w)
 
     def exr_path(self, frame: int) -> Path:
-        return self.out / f"{self.prefix}.{frame:0{self.pad}d}.exr"
+        return self.out / f"{self.prefix}.{frame_text(frame, self.pad)}.exr"
 
     def pattern(self) -> str:
         return str(self.out / f"{self.prefix}.{'#' * self.pad}.exr")
@@ -210,7 +210,7 @@ class DepthWriter:
         cloud = point_cloud(z, K, rgb=rgb, w2c=out.extrinsics if world else None, normals=n_cv,
                             world_transform=gl, frame=frame)
         space = "shot world frame" if world else "camera space"
-        path = self.out / "points" / f"{self.prefix}.{frame:0{self.pad}d}.ply"
+        path = self.out / "points" / f"{self.prefix}.{frame_text(frame, self.pad)}.ply"
         write_ply(path, cloud.points, cloud.colours, cloud.normals,
                   comments=[f"Ultimate Rotoscopy depth points, frame {frame}", f"{space}, Y up, -Z forward (Nuke axes)",
                             f"units: {'metres' if self.kind == 'metric' else 'relative (consistent over the shot)'}",

@@ -77,7 +77,7 @@ def run_depth(clip: Any, out_dir: str | Path | None = None, *, model: str = "aut
         writer = DepthWriter(clip, out_dir, frames, convention=conv, normals=normals, points=points,
                              confidence=confidence, model=info.name, kind=info.kind, camera_source=cam_source,
                              points_step=points_step, session_id=getattr(getattr(session, "data", None), "id", ""),
-                             mattes=mattes)
+                             mattes=mattes, digits=session.frame_digits if session is not None else 0)
     store = token = None
     if session is not None:
         from engine.depth.store import set_depth_record, store_for

@@ -10,6 +10,8 @@ the session range (the plate's own numbers):
   linear RGB, the plate encoded as chosen (``--transfer log|adx|linear|rec709``);
 * **png** / **tiff** — a sequence per layer at 8/16 bits (TIFF also float).
 
+The default names' ``####`` takes the plate's padding (at least 4 digits).
+
 **Resumable.** Every file carries a digest of what it was made from (the export settings and
 each layer's signature: mask RLE, plate content…). A re-run skips a frame whose files all exist,
 parse and carry the same digest, and rewrites the others — an interrupted export finishes where

@@ -55,6 +55,8 @@ def write_mask_sequence(session: Session, out_dir: str | Path, objects: list[int
             name, i = f"{base}_{i}", i + 1
         used.add(name)
         names[o.id] = name
+    from engine.export.naming import frame_text
+
     lo, hi = session.frame_range
     pad = session.frame_digits
     empty = np.zeros(session.shape, bool)
@@ -65,7 +67,7 @@ def write_mask_sequence(session: Session, out_dir: str | Path, objects: list[int
         check_cancel(cancel)
         for o in objs:
             m = session.mask(o.id, frame)
-            write_mask_png(out / f"{names[o.id]}.{frame:0{pad}d}.png", empty if m is None else m)
+            write_mask_png(out / f"{names[o.id]}.{frame_text(frame, pad)}.png", empty if m is None else m)
             done += 1
         report(progress, Progress("write mattes", done, total, frame=frame, started=started))
     return {names[o.id]: str(out / f"{names[o.id]}.{'#' * pad}.png") for o in objs}

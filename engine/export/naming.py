@@ -17,7 +17,8 @@ manifest and in the ``roto/layers`` header attribute.
 ``{frame}`` (the plate's frame number, 4 digits minimum; ``{frame:06d}`` for more), ``{ext}``,
 and the frame forms sequence tools know: ``####``, ``@@@@``, ``%04d``. Defaults:
 ``{shot}.####.{ext}`` for EXR (every layer in one file) and ``{layer}/{shot}_####.{ext}`` for
-PNG, TIFF and DPX (a folder per layer, files named ``shot_1001.png``).
+PNG, TIFF and DPX (a folder per layer, files named ``shot_1001.png``); their ``####`` takes the
+plate's padding (:func:`plate_padding`, :func:`frame_digits`: ``plate.########.exr`` gives 8).
 
 Standard library only (``safe_name`` is imported lazily).
 """
@@ -61,6 +62,12 @@ def frame_digits(frames, padding: int = 0) -> int:
     """Digits of output frame numbers: the plate's ``padding`` (:func:`plate_padding`), at least 4,
     and enough for every frame of ``frames`` so the names of one sequence line up."""
     return max(4, int(padding), *(len(str(abs(int(f)))) for f in frames))
+
+
+def frame_text(frame: int, digits: int) -> str:
+    """A frame number as file names spell it: ``digits`` wide after the sign (``-0003``, as sequence
+    readers and hosts expect), not counting it."""
+    return f"{'-' if frame < 0 else ''}{abs(int(frame)):0{digits}d}"
 
 
 def ascii_name(name: str) -> str:

@@ -78,7 +78,9 @@ class MatteWriter:
         return str(self.out_dir / f"{name}.{'#' * self.digits}.{self.ext}")
 
     def path(self, name: str, frame: int) -> Path:
-        return self.out_dir / f"{name}.{frame:0{self.digits}d}.{self.ext}"
+        from engine.export.naming import frame_text
+
+        return self.out_dir / f"{name}.{frame_text(frame, self.digits)}.{self.ext}"
 
     def __call__(self, frame: int, alphas: dict[int, np.ndarray]) -> None:
         for o, a in alphas.items():

@@ -72,7 +72,8 @@ class FrameResult:
 
     ``mask`` is an RLE dict; ``source`` the keyframe it was propagated from (None for a
     keyframe itself); ``confidence`` in [0, 1]; ``occluded`` True when the object is hidden
-    on this frame (the mask is then empty).
+    on this frame (the mask is then empty); ``estimate`` True for a keyframe the backend segmented
+    from prompts (clicks, a box, text), False for one painted, edited or approved by the user.
     """
 
     mask: dict[str, Any]
@@ -81,6 +82,7 @@ class FrameResult:
     source: int | None = None
     confidence: float = 1.0
     occluded: bool = False
+    estimate: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,7 +91,7 @@ class FrameResult:
     def from_dict(cls, d: dict[str, Any]) -> FrameResult:
         return cls(dict(d["mask"]), str(d["backend"]), str(d["direction"]),
                    None if d.get("source") is None else int(d["source"]),
-                   float(d.get("confidence", 1.0)), bool(d.get("occluded", False)))
+                   float(d.get("confidence", 1.0)), bool(d.get("occluded", False)), bool(d.get("estimate", False)))
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,9 @@ class ClipRef:
     rate: str = ""  # exact frame rate "24000/1001"
     timecode: str | None = None
     plate_colourspace: str = ""
-    padding: int = 0  # frame digits of the plate's file names (0: a movie or unpadded); outputs follow it
+    #: frame digits of the plate's file names (0: a movie or unpadded; None: a project made before
+    #: this was recorded, worked out from the plate when it is online); outputs follow it
+    padding: int | None = None
     #: ``path`` relative to the project file's folder, written when the project is saved: found
     #: there when ``path`` is gone (a project folder moved or mounted elsewhere)
     relative_path: str | None = None

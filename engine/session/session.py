@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.depth.store import SessionSeam as _DepthSeam
-from engine.errors import BackendUnavailable, Cancelled, FrameOutOfRange, PromptError, SessionError
+from engine.errors import BackendUnavailable, Cancelled, FrameOutOfRange, PromptError, RotoError, SessionError
 from engine.session import project
 from engine.session.history import History, Recorder, apply as apply_command
 from engine.session.model import PALETTE, ClipRef, FrameResult, PromptRecord, RotoObject, SessionData
@@ -163,8 +163,6 @@ class Session:
     def same_plate(self, path: str) -> bool:
         """True when the INPUT ``path`` names this session's plate, in any of its forms (another
         frame of the sequence, its pattern, its folder, from any current folder)."""
-        from engine.errors import RotoError
-
         try:
             return plate_identity(self.plate_path) == plate_identity(path)
         except (RotoError, OSError):  # one of them is not there: only the same path is the same plate
@@ -184,9 +182,16 @@ class Session:
     def frame_digits(self) -> int:
         """Digits of the frame numbers in output file names: the plate's padding (at least 4, enough for
         the last frame), so ``plate.########.exr`` gets ``matte.########.png``."""
-        from engine.export.naming import frame_digits
+        from engine.export.naming import frame_digits, plate_padding
 
-        return frame_digits(self.frame_range, self.data.clip.padding)
+        padding = self.data.clip.padding
+        if padding is None:  # an older project: ask the plate, when it can be opened
+            try:
+                info = self.clip.info
+                padding = plate_padding(info.path) if info.kind == "sequence" else 0
+            except RotoError:
+                padding = 0
+        return frame_digits(self.frame_range, padding)
 
     @property
     def backend(self) -> Any:
@@ -397,15 +402,17 @@ class Session:
                 rec.set("results", (obj, frame), None)
             self._commit(rec)
             return None
-        mask, confidence = out
+        mask, confidence, estimate = out
         packed = rle.encode(mask)
         rec.set("keyframes", (obj, frame), packed)
-        rec.set("results", (obj, frame), FrameResult(packed, self._backend_label(), "keyframe", None, confidence, False))
+        rec.set("results", (obj, frame), FrameResult(packed, self._backend_label(), "keyframe", None, confidence, False,
+                                                     estimate))
         self._commit(rec)
         return mask
 
-    def _segment_frame(self, obj: int, frame: int, prompts: list[PromptRecord]) -> tuple[Any, float] | None:
-        """Run the backend on one frame's prompts; None when nothing there makes a mask."""
+    def _segment_frame(self, obj: int, frame: int, prompts: list[PromptRecord]) -> tuple[Any, float, bool] | None:
+        """Run the backend on one frame's prompts → ``(mask, confidence, estimate)``: ``estimate`` is False
+        only for a painted mask taken as it is. None when nothing there makes a mask."""
         import numpy as np
 
         from engine.backends.base import Prompt
@@ -434,12 +441,12 @@ class Session:
                 f"the {self.backend.info.name} backend does not take {', '.join(sorted(wanted))} prompts",
                 hint="Text and exemplar prompts need SAM 3: run `roto models fetch sam3` and choose --backend sam3")
         if masks and not (pts or boxes):
-            return prompt.mask, 1.0  # a painted mask is taken as it is
+            return prompt.mask, 1.0, False  # a painted mask is taken as it is
         out = self.backend.add_prompt(self._state(), frame, obj, prompt)
         if out.mask is None or not np.asarray(out.mask).any():
             raise PromptError(f"the prompt on frame {frame} selects nothing",
                               hint="Click inside the object, or draw a box around it")
-        return np.asarray(out.mask, bool), float(out.confidence)
+        return np.asarray(out.mask, bool), float(out.confidence), True
 
     # --- keyframes and edits -------------------------------------------------------------
 
@@ -674,12 +681,10 @@ class Session:
                          for o in objs])
 
     def keyframe_is_estimate(self, obj: int, frame: int) -> bool:
-        """Whether ``obj``'s keyframe on ``frame`` is a segmentation of clicks or a box (its confidence is
-        the backend's score, below 1) rather than a painted, edited or approved mask (confidence 1)."""
+        """Whether ``obj``'s keyframe on ``frame`` is the backend's segmentation of prompts (clicks, a box,
+        text) rather than a mask painted, edited or approved by the user."""
         res = self.data.results.get((obj, frame))
-        if res is None or res.direction != "keyframe" or res.confidence >= 1.0:
-            return False
-        return any(p.kind in ("point", "box") for p in self.data.prompts_on(obj, frame))
+        return res is not None and res.direction == "keyframe" and res.estimate
 
     def compute_run(self, run: Run, objs: list[int], cancel: CancelToken | None = None) -> tuple[str, list]:
         """One backend run as ``(cache key, [(frame, {obj: (rle, confidence, occluded)}), ...])``,

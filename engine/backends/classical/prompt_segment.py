@@ -191,7 +191,7 @@ def grabcut_box(image: np.ndarray, box, *, points=None, labels=None, work_size: 
 
 
 def refine_mask(image: np.ndarray, mask: np.ndarray, *, points=None, labels=None, box=None,
-                work_size: int = 480, iters: int = 4) -> tuple[np.ndarray, float]:
+                work_size: int = 1024, iters: int = 4) -> tuple[np.ndarray, float]:
     """A painted mask corrected by clicks and/or a box → ``(bool (H, W) mask, score in [0, 1])``.
 
     GrabCut starts from the mask (inside: probably object; a band around it and the mask's size
@@ -199,7 +199,8 @@ def refine_mask(image: np.ndarray, mask: np.ndarray, *, points=None, labels=None
     positive clicks are object and negative clicks background for certain. Only the changes under a
     click are taken, so the painting stays as it was elsewhere: a negative click carves the part of
     the mask that looks like the background it was put on, a positive click outside the mask adds
-    the region of object colour around it, and a box cuts what was painted beyond it.
+    the region of object colour around it, and a box cuts what was painted beyond it. The work is
+    done on the part of the frame GrabCut may change, at full resolution up to ``work_size`` pixels.
     """
     h, w = image.shape[:2]
     m = validate_mask(mask, (h, w))
@@ -208,60 +209,68 @@ def refine_mask(image: np.ndarray, mask: np.ndarray, *, points=None, labels=None
         pts, lab = validate_points(points, labels, (h, w), negatives_only=True)
         fg_pts = [tuple(p) for p, l in zip(pts, lab) if l == 1]
         bg_pts = [tuple(p) for p, l in zip(pts, lab) if l == 0]
-    small, sx, sy = _to_small(image, work_size)
+    bx = validate_box(box, (h, w)) if box is not None else None
+    # the part of the frame that may change: the mask and a band around it, the reach of positive clicks
+    ys, xs = np.nonzero(m)
+    size = max(8.0, float(max(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)))
+    reach = int(0.25 * size) + 2
+    X0, Y0, X1, Y1 = int(xs.min()) - reach, int(ys.min()) - reach, int(xs.max()) + 1 + reach, int(ys.max()) + 1 + reach
+    for x, y in fg_pts:
+        X0, Y0 = min(X0, int(x - size) - 2), min(Y0, int(y - size) - 2)
+        X1, Y1 = max(X1, int(x + size) + 3), max(Y1, int(y + size) + 3)
+    X0, Y0, X1, Y1 = max(0, X0), max(0, Y0), min(w, X1), min(h, Y1)
+    crop = np.ascontiguousarray(image[Y0:Y1, X0:X1])
+    mc = m[Y0:Y1, X0:X1]
+    small, sx, sy = _to_small(crop, work_size)
     hs, ws = small.shape[:2]
-    ms = m if (hs, ws) == (h, w) else cv2.resize(m.astype(np.uint8), (ws, hs), interpolation=cv2.INTER_NEAREST).astype(bool)
-    fs = [(x * sx, y * sy) for x, y in fg_pts]
-    bs = [(x * sx, y * sy) for x, y in bg_pts]
-    diag = math.hypot(hs, ws)
-    ys, xs = np.nonzero(ms)
-    size = max(8.0, float(max(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1))) if xs.size else 8.0
-    band = max(3, int(0.25 * size)) | 1
+    ms = mc if (hs, ws) == mc.shape else cv2.resize(mc.astype(np.uint8), (ws, hs), interpolation=cv2.INTER_NEAREST).astype(bool)
+    fs = [((x - X0) * sx, (y - Y0) * sy) for x, y in fg_pts]
+    bs = [((x - X0) * sx, (y - Y0) * sy) for x, y in bg_pts]
+    size_s = size * sx
+    band = max(3, int(0.25 * size_s)) | 1
     gc = np.full((hs, ws), cv2.GC_BGD, np.uint8)
     gc[cv2.dilate(ms.astype(np.uint8), np.ones((band, band), np.uint8)).astype(bool)] = cv2.GC_PR_BGD
-    gc[ms] = cv2.GC_PR_FGD
-    rad = max(1, int(0.01 * diag))
     for x, y in fs:  # the region around a positive click outside the mask may join (up to the mask's size)
-        cv2.circle(gc, (int(round(x)), int(round(y))), int(size), cv2.GC_PR_BGD, -1)
+        cv2.circle(gc, (int(round(x)), int(round(y))), int(size_s), cv2.GC_PR_BGD, -1)
     gc[ms] = cv2.GC_PR_FGD
-    if box is not None:
-        x0, y0, x1, y1 = validate_box(box, (h, w))
+    inside = None
+    if bx is not None:
+        x0, y0, x1, y1 = bx
         inside = np.zeros((hs, ws), bool)
-        inside[int(y0 * sy):max(int(y0 * sy) + 1, math.ceil(y1 * sy)), int(x0 * sx):max(int(x0 * sx) + 1, math.ceil(x1 * sx))] = True
+        inside[max(0, int((y0 - Y0) * sy)):max(0, math.ceil((y1 - Y0) * sy)),
+               max(0, int((x0 - X0) * sx)):max(0, math.ceil((x1 - X0) * sx))] = True
         gc[~inside] = cv2.GC_BGD
         gc[inside & (gc == cv2.GC_BGD)] = cv2.GC_PR_BGD
+    rad = max(2, int(0.004 * math.hypot(hs, ws)))  # a click marks a few pixels for certain, not a disc
     seg = _grabcut_labels(small, gc, fs, bs, rad, iters)
     # only the changes a click asked for: the connected parts of (GrabCut's answer XOR the painting)
     # under a click; the rest of the painting stays as painted
     change = seg ^ ms
-    n, lab_ = cv2.connectedComponents(change.astype(np.uint8), connectivity=8)
-    at = np.zeros((hs, ws), bool)
+    _, lab_ = cv2.connectedComponents(change.astype(np.uint8), connectivity=8)
+    at = np.zeros((hs, ws), np.uint8)
     for x, y in fs + bs:
-        cv2.circle(at.view(np.uint8), (int(round(x)), int(round(y))), rad, 1, -1)
-    keep = np.unique(lab_[at & change])
+        cv2.circle(at, (int(round(x)), int(round(y))), rad, 1, -1)
+    keep = np.unique(lab_[at.astype(bool) & change])
     kept = np.isin(lab_, keep[keep > 0])
     seg = ms ^ kept
-    if box is not None:
-        seg &= inside
-    if not seg.any():
-        raise PromptError("the clicks remove the whole painted mask",
-                          hint="Put negative clicks on the background only, or paint the mask again")
-    score = _score(small, seg, (0, 0, ws, hs))[0]
+    score = _score(small, seg, (0, 0, ws, hs))[0] if seg.any() else 0.0
     # applied to the painting at full size: what no click changed keeps its painted pixels
     full = m.copy()
     if kept.any():
-        grow = _upsize(kept & seg, (h, w))
-        cut = _upsize(kept & ~seg, (h, w))
-        full = (full | grow) & ~cut
-    if box is not None:
-        x0, y0, x1, y1 = validate_box(box, (h, w))
+        part = full[Y0:Y1, X0:X1]
+        part |= _upsize(kept & seg, part.shape)
+        part &= ~_upsize(kept & ~seg, part.shape)
+    if bx is not None:
+        x0, y0, x1, y1 = bx
         full[:y0] = False
         full[y1:] = False
         full[:, :x0] = False
         full[:, x1:] = False
     if not full.any():
-        raise PromptError("the clicks remove the whole painted mask",
-                          hint="Put negative clicks on the background only, or paint the mask again")
+        what = "the box leaves nothing of the" if bx is not None and not bs else "the clicks remove the whole"
+        raise PromptError(f"{what} painted mask",
+                          hint="Put negative clicks on the background only, draw the box around the object, "
+                               "or paint the mask again")
     return full, score
 
 
@@ -477,7 +486,8 @@ def segment_prompt(image: np.ndarray, *, points=None, labels=None, box=None, mas
                    motion_ref: np.ndarray | None = None, attached_lines: bool = True) -> tuple[np.ndarray, float]:
     """Prompt → ``(bool (H, W) mask, score in [0, 1])`` on one ``uint8 (H, W, 3)`` RGB frame.
 
-    Exactly one of ``mask`` or ``box``/``points`` must be given (a box may come with clicks).
+    A ``mask`` alone is taken as painted; with clicks and/or a box it is corrected by them
+    (:func:`refine_mask`); otherwise ``box`` and/or ``points`` are segmented.
     ``motion_ref``: optionally a nearby frame of the same shot (uint8 RGB, same size), or a list of
     them (e.g. the next five: steadier); with clicks only, the region under the clicks that moves
     unlike the camera seeds the segmentation, and (``attached_lines``) long thin lines that start at
