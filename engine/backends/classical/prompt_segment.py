@@ -191,7 +191,7 @@ def grabcut_box(image: np.ndarray, box, *, points=None, labels=None, work_size: 
 
 
 def refine_mask(image: np.ndarray, mask: np.ndarray, *, points=None, labels=None, box=None,
-                work_size: int = 1024, iters: int = 4) -> tuple[np.ndarray, float]:
+                work_size: int = 768, iters: int = 4) -> tuple[np.ndarray, float]:
     """A painted mask corrected by clicks and/or a box → ``(bool (H, W) mask, score in [0, 1])``.
 
     GrabCut starts from the mask (inside: probably object; a band around it and the mask's size
@@ -199,7 +199,8 @@ def refine_mask(image: np.ndarray, mask: np.ndarray, *, points=None, labels=None
     positive clicks are object and negative clicks background for certain. Only the changes under a
     click are taken, so the painting stays as it was elsewhere: a negative click carves the part of
     the mask that looks like the background it was put on, a positive click outside the mask adds
-    the region of object colour around it, and a box cuts what was painted beyond it. The work is
+    the region of object colour around it (within a quarter of the mask's size: click again for
+    more), and a box cuts what was painted beyond it. The work is
     done on the part of the frame GrabCut may change, at full resolution up to ``work_size`` pixels.
     """
     h, w = image.shape[:2]
@@ -210,14 +211,22 @@ def refine_mask(image: np.ndarray, mask: np.ndarray, *, points=None, labels=None
         fg_pts = [tuple(p) for p, l in zip(pts, lab) if l == 1]
         bg_pts = [tuple(p) for p, l in zip(pts, lab) if l == 0]
     bx = validate_box(box, (h, w)) if box is not None else None
+
+    def painted(x, y):
+        return bool(m[min(h - 1, int(round(y))), min(w - 1, int(round(x)))])
+
+    if bx is None and all(painted(x, y) for x, y in fg_pts) and not any(painted(x, y) for x, y in bg_pts):
+        return m.copy(), 1.0  # every click agrees with the painting: nothing to correct
+    outside = [(x, y) for x, y in fg_pts if not painted(x, y)]  # positive clicks that may add a region
     # the part of the frame that may change: the mask and a band around it, the reach of positive clicks
     ys, xs = np.nonzero(m)
     size = max(8.0, float(max(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)))
     reach = int(0.25 * size) + 2
     X0, Y0, X1, Y1 = int(xs.min()) - reach, int(ys.min()) - reach, int(xs.max()) + 1 + reach, int(ys.max()) + 1 + reach
-    for x, y in fg_pts:
-        X0, Y0 = min(X0, int(x - size) - 2), min(Y0, int(y - size) - 2)
-        X1, Y1 = max(X1, int(x + size) + 3), max(Y1, int(y + size) + 3)
+    grow = 0.25 * size  # how far from a positive click outside the mask a region may be added
+    for x, y in outside:
+        X0, Y0 = min(X0, int(x - grow) - 2), min(Y0, int(y - grow) - 2)
+        X1, Y1 = max(X1, int(x + grow) + 3), max(Y1, int(y + grow) + 3)
     X0, Y0, X1, Y1 = max(0, X0), max(0, Y0), min(w, X1), min(h, Y1)
     crop = np.ascontiguousarray(image[Y0:Y1, X0:X1])
     mc = m[Y0:Y1, X0:X1]
@@ -226,12 +235,13 @@ def refine_mask(image: np.ndarray, mask: np.ndarray, *, points=None, labels=None
     ms = mc if (hs, ws) == mc.shape else cv2.resize(mc.astype(np.uint8), (ws, hs), interpolation=cv2.INTER_NEAREST).astype(bool)
     fs = [((x - X0) * sx, (y - Y0) * sy) for x, y in fg_pts]
     bs = [((x - X0) * sx, (y - Y0) * sy) for x, y in bg_pts]
-    size_s = size * sx
+    reach_s = [((x - X0) * sx, (y - Y0) * sy) for x, y in outside]
+    size_s, grow_s = size * sx, grow * sx
     band = max(3, int(0.25 * size_s)) | 1
     gc = np.full((hs, ws), cv2.GC_BGD, np.uint8)
     gc[cv2.dilate(ms.astype(np.uint8), np.ones((band, band), np.uint8)).astype(bool)] = cv2.GC_PR_BGD
-    for x, y in fs:  # the region around a positive click outside the mask may join (up to the mask's size)
-        cv2.circle(gc, (int(round(x)), int(round(y))), int(size_s), cv2.GC_PR_BGD, -1)
+    for x, y in reach_s:  # the region around a positive click outside the mask may join
+        cv2.circle(gc, (int(round(x)), int(round(y))), int(grow_s), cv2.GC_PR_BGD, -1)
     gc[ms] = cv2.GC_PR_FGD
     inside = None
     if bx is not None:
