@@ -131,8 +131,9 @@ class Cache:
         if path is None or (path.exists() and not replace):
             return
         old = 0
-        with contextlib.suppress(OSError):
-            old = path.stat().st_size
+        if replace:
+            with contextlib.suppress(OSError):
+                old = path.stat().st_size
         try:
             blob = seal(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
             with atomic_path(path) as tmp, open(tmp, "wb") as fh:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from engine.depth.base import DepthOut
-from engine.export.naming import frame_digits, frame_text, plate_padding
+from engine.export.naming import clip_padding, frame_digits, frame_text
 from engine.ops.camera_geometry import CV_TO_GL, default_intrinsics
 
 
@@ -46,8 +46,7 @@ class WrittenDepth:
 def _pad(clip: Any, frames: list[int]) -> int:
     """Frame digits of the file names: the plate's padding, at least 4, enough for every frame."""
     info = getattr(clip, "info", None)
-    padding = plate_padding(info.path) if info is not None and getattr(info, "kind", "") == "sequence" else 0
-    return frame_digits(frames, padding)
+    return frame_digits(frames, clip_padding(info) if info is not None else 0)
 
 
 @dataclass

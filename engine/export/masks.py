@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.errors import OutputError
+from engine.export.naming import frame_text
 from engine.util.atomic import atomic_path
 from engine.util.progress import CancelToken, Progress, ProgressCallback, check_cancel, report
 
@@ -55,8 +56,6 @@ def write_mask_sequence(session: Session, out_dir: str | Path, objects: list[int
             name, i = f"{base}_{i}", i + 1
         used.add(name)
         names[o.id] = name
-    from engine.export.naming import frame_text
-
     lo, hi = session.frame_range
     pad = session.frame_digits
     empty = np.zeros(session.shape, bool)

@@ -58,6 +58,11 @@ def plate_padding(path: str) -> int:
     return best if best > 1 else 0
 
 
+def clip_padding(info) -> int:
+    """:func:`plate_padding` of an opened clip (``ClipInfo``): 0 for a movie or a single image."""
+    return plate_padding(info.path) if getattr(info, "kind", "") == "sequence" else 0
+
+
 def frame_digits(frames, padding: int = 0) -> int:
     """Digits of output frame numbers: the plate's ``padding`` (:func:`plate_padding`), at least 4,
     and enough for every frame of ``frames`` so the names of one sequence line up."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.errors import InputError, OutputError
+from engine.export.naming import frame_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.session.session import Session
@@ -64,22 +65,17 @@ class MatteWriter:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"the output folder cannot be created ({exc.strerror})", path=str(self.out_dir)) from exc
+        #: frame digits in the file names: the plate's padding (:attr:`Session.frame_digits`)
+        self.digits = int(getattr(self.session, "frame_digits", 4))
 
     @property
     def ext(self) -> str:
         return "png" if self.fmt == "png16" else "exr"
 
-    @property
-    def digits(self) -> int:
-        """Frame digits in the file names: the plate's padding (:attr:`Session.frame_digits`)."""
-        return int(getattr(self.session, "frame_digits", 4))
-
     def pattern(self, name: str) -> str:
         return str(self.out_dir / f"{name}.{'#' * self.digits}.{self.ext}")
 
     def path(self, name: str, frame: int) -> Path:
-        from engine.export.naming import frame_text
-
         return self.out_dir / f"{name}.{frame_text(frame, self.digits)}.{self.ext}"
 
     def __call__(self, frame: int, alphas: dict[int, np.ndarray]) -> None:

@@ -98,7 +98,7 @@ class Session:
                out_point: int | None = None, fps: str | None = None, ocio_config: str | None = None,
                clip: Clip | None = None, **kwargs: Any) -> Session:
         """A new session on ``clip_path`` (the plate is opened now to validate it)."""
-        from engine.export.naming import plate_padding
+        from engine.export.naming import clip_padding
         from engine.media.clip import open_clip
 
         if clip is None:
@@ -110,7 +110,7 @@ class Session:
                       first=info.first, last=info.last, width=info.width, height=info.height, content_id=clip.content_id,
                       rate=f"{info.fps.numerator}/{info.fps.denominator}", timecode=info.timecode,
                       plate_colourspace=info.colourspace,
-                      padding=plate_padding(info.path) if info.kind == "sequence" else 0)
+                      padding=clip_padding(info))
         if isinstance(backend, str):
             session = cls(SessionData(clip=ref, backend=backend), path=path, clip=clip, **kwargs)
         else:  # a backend instance (embedding applications, tests)
@@ -182,13 +182,12 @@ class Session:
     def frame_digits(self) -> int:
         """Digits of the frame numbers in output file names: the plate's padding (at least 4, enough for
         the last frame), so ``plate.########.exr`` gets ``matte.########.png``."""
-        from engine.export.naming import frame_digits, plate_padding
+        from engine.export.naming import clip_padding, frame_digits
 
         padding = self.data.clip.padding
         if padding is None:  # an older project: ask the plate, when it can be opened
             try:
-                info = self.clip.info
-                padding = plate_padding(info.path) if info.kind == "sequence" else 0
+                padding = clip_padding(self.clip.info)
             except RotoError:
                 padding = 0
         return frame_digits(self.frame_range, padding)

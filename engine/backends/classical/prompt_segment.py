@@ -194,8 +194,9 @@ def refine_mask(image: np.ndarray, mask: np.ndarray, *, points=None, labels=None
                 work_size: int = 768, iters: int = 4) -> tuple[np.ndarray, float]:
     """A painted mask corrected by clicks and/or a box → ``(bool (H, W) mask, score in [0, 1])``.
 
-    GrabCut starts from the mask (inside: probably object; a band around it and the mask's size
-    around a positive click: probably background; farther away, and outside the box: background);
+    GrabCut starts from the mask (inside: probably object; a band around it and around a positive
+    click outside it, a quarter of the mask's size wide: probably background; farther away, and
+    outside the box: background);
     positive clicks are object and negative clicks background for certain. Only the changes under a
     click are taken, so the painting stays as it was elsewhere: a negative click carves the part of
     the mask that looks like the background it was put on, a positive click outside the mask adds
@@ -218,15 +219,15 @@ def refine_mask(image: np.ndarray, mask: np.ndarray, *, points=None, labels=None
     if bx is None and all(painted(x, y) for x, y in fg_pts) and not any(painted(x, y) for x, y in bg_pts):
         return m.copy(), 1.0  # every click agrees with the painting: nothing to correct
     outside = [(x, y) for x, y in fg_pts if not painted(x, y)]  # positive clicks that may add a region
-    # the part of the frame that may change: the mask and a band around it, the reach of positive clicks
+    # the part of the frame that may change: the mask and a band around it, and around positive clicks
     ys, xs = np.nonzero(m)
     size = max(8.0, float(max(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)))
-    reach = int(0.25 * size) + 2
+    grow = 0.25 * size  # the band's width: how far from the painting or a click a change may reach
+    reach = int(grow) + 2
     X0, Y0, X1, Y1 = int(xs.min()) - reach, int(ys.min()) - reach, int(xs.max()) + 1 + reach, int(ys.max()) + 1 + reach
-    grow = 0.25 * size  # how far from a positive click outside the mask a region may be added
     for x, y in outside:
-        X0, Y0 = min(X0, int(x - grow) - 2), min(Y0, int(y - grow) - 2)
-        X1, Y1 = max(X1, int(x + grow) + 3), max(Y1, int(y + grow) + 3)
+        X0, Y0 = min(X0, int(x) - reach), min(Y0, int(y) - reach)
+        X1, Y1 = max(X1, int(x) + 1 + reach), max(Y1, int(y) + 1 + reach)
     X0, Y0, X1, Y1 = max(0, X0), max(0, Y0), min(w, X1), min(h, Y1)
     crop = np.ascontiguousarray(image[Y0:Y1, X0:X1])
     mc = m[Y0:Y1, X0:X1]
@@ -236,14 +237,13 @@ def refine_mask(image: np.ndarray, mask: np.ndarray, *, points=None, labels=None
     fs = [((x - X0) * sx, (y - Y0) * sy) for x, y in fg_pts]
     bs = [((x - X0) * sx, (y - Y0) * sy) for x, y in bg_pts]
     reach_s = [((x - X0) * sx, (y - Y0) * sy) for x, y in outside]
-    size_s, grow_s = size * sx, grow * sx
-    band = max(3, int(0.25 * size_s)) | 1
+    grow_s = grow * sx
+    band = max(3, int(grow_s)) | 1
     gc = np.full((hs, ws), cv2.GC_BGD, np.uint8)
     gc[cv2.dilate(ms.astype(np.uint8), np.ones((band, band), np.uint8)).astype(bool)] = cv2.GC_PR_BGD
     for x, y in reach_s:  # the region around a positive click outside the mask may join
         cv2.circle(gc, (int(round(x)), int(round(y))), int(grow_s), cv2.GC_PR_BGD, -1)
     gc[ms] = cv2.GC_PR_FGD
-    inside = None
     if bx is not None:
         x0, y0, x1, y1 = bx
         inside = np.zeros((hs, ws), bool)
@@ -272,10 +272,9 @@ def refine_mask(image: np.ndarray, mask: np.ndarray, *, points=None, labels=None
         part &= ~_upsize(kept & ~seg, part.shape)
     if bx is not None:
         x0, y0, x1, y1 = bx
-        full[:y0] = False
-        full[y1:] = False
-        full[:, :x0] = False
-        full[:, x1:] = False
+        boxed = np.zeros_like(full)
+        boxed[y0:y1, x0:x1] = full[y0:y1, x0:x1]
+        full = boxed
     if not full.any():
         what = "the box leaves nothing of the" if bx is not None and not bs else "the clicks remove the whole"
         raise PromptError(f"{what} painted mask",
