@@ -487,3 +487,6 @@ def test_a_click_after_painting_refines_the_keyframe_in_a_session():
     assert s.keyframe_is_estimate(hero.id, 1001)  # GrabCut's answer now, no longer the painting
     s.undo()
     assert (s.mask(hero.id, 1001) == sloppy).all() and not s.keyframe_is_estimate(hero.id, 1001)
+    s.add_mask(hero.id, 1001, a)
+    s.add_point(hero.id, 1001, 60, 70)  # a click that agrees with the painting: still the user's mask
+    assert (s.mask(hero.id, 1001) == a).all() and not s.keyframe_is_estimate(hero.id, 1001)

@@ -190,6 +190,19 @@ def test_a_clicked_keyframe_propagates_as_an_estimate_a_painted_or_approved_one_
     assert backend.estimates[(hero.id, 1005)] is False
 
 
+def test_approving_a_clicked_keyframe_reuses_the_run_of_a_backend_that_ignores_the_flag():
+    backend = FakeSegmenter(uses_estimate=False)  # like SAM 2: an estimate propagates as a painting
+    s = make_session(backend=backend)
+    hero = s.add_object("hero")
+    s.add_point(hero.id, 1005, 20, 20)
+    s.propagate(direction="forward")
+    calls = backend.calls["propagate"]
+    s.set_keyframe(hero.id, 1005)
+    assert not s.keyframe_is_estimate(hero.id, 1005)
+    rep = s.propagate(direction="forward")
+    assert backend.calls["propagate"] == calls and rep.runs_from_cache == rep.runs == 1
+
+
 def test_a_resumed_run_starts_from_its_tracked_masks_as_estimates():
     token = CancelToken()
     backend = FakeSegmenter(cancel_after=5, token=token)

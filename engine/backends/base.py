@@ -67,7 +67,9 @@ class Prompt:
     text: str | None = None
     exemplar: Any = None  # (frame, box) on another frame
     #: True when ``mask`` is itself an estimate (segmented from clicks or a box, or a tracked result),
-    #: not painted or approved by the user: a backend may hold the propagation to it less tightly.
+    #: not painted or approved by the user: a backend may hold the propagation to it less tightly
+    #: (one that does says so with a true ``uses_estimate`` attribute, so the flag enters its run
+    #: cache key; for the others approving a clicked keyframe does not recompute the run).
     estimate: bool = False
 
     @property

@@ -236,6 +236,11 @@ class Sam3Segmenter:
         t = self.tracker
         return f"sam3-{self.cache_token_base}-" + str(getattr(t, "cache_token", t.info.name))
 
+    @property
+    def uses_estimate(self) -> bool:
+        """Propagation is the tracker's: whether an estimated keyframe changes it is the tracker's too."""
+        return bool(getattr(self.tracker, "uses_estimate", False))
+
     # --- contract --------------------------------------------------------------------------------
 
     def init_state(self, source: FrameSource) -> Sam3State:

@@ -411,7 +411,8 @@ class Session:
 
     def _segment_frame(self, obj: int, frame: int, prompts: list[PromptRecord]) -> tuple[Any, float, bool] | None:
         """Run the backend on one frame's prompts → ``(mask, confidence, estimate)``: ``estimate`` is False
-        only for a painted mask taken as it is. None when nothing there makes a mask."""
+        only for a painted mask taken as it is (alone, or with clicks that leave it unchanged). None when
+        nothing there makes a mask."""
         import numpy as np
 
         from engine.backends.base import Prompt
@@ -445,7 +446,10 @@ class Session:
         if out.mask is None or not np.asarray(out.mask).any():
             raise PromptError(f"the prompt on frame {frame} selects nothing",
                               hint="Click inside the object, or draw a box around it")
-        return np.asarray(out.mask, bool), float(out.confidence), True
+        seg = np.asarray(out.mask, bool)
+        # clicks that agree with the painting leave it as it was: still the user's mask
+        estimate = not (masks and seg.shape == prompt.mask.shape and np.array_equal(seg, prompt.mask))
+        return seg, float(out.confidence), estimate
 
     # --- keyframes and edits -------------------------------------------------------------
 
@@ -675,8 +679,10 @@ class Session:
 
         backend = self.backend
         token = getattr(backend, "cache_token", backend.info.name)
+        # the estimate flag changes the run only for a backend that reads it
+        flag = bool(getattr(backend, "uses_estimate", False))
         return make_key("run", self.data.clip.content_id, token, run.start, run.end, run.direction,
-                        [(o, self.data.keyframes[(o, run.start)]["rle"], self.keyframe_is_estimate(o, run.start))
+                        [(o, self.data.keyframes[(o, run.start)]["rle"], flag and self.keyframe_is_estimate(o, run.start))
                          for o in objs])
 
     def keyframe_is_estimate(self, obj: int, frame: int) -> bool:

@@ -27,8 +27,9 @@ class FakeSegmenter:
     info = BackendInfo("fake", "fake test", ("points", "box", "mask"), needs_weights=False)
 
     def __init__(self, step: int = 1, occluded_frames: tuple[int, ...] = (), cancel_after: int | None = None, token=None,
-                 point_score: float = 1.0):
+                 point_score: float = 1.0, uses_estimate: bool = True):
         self.step = step
+        self.uses_estimate = uses_estimate  # whether Prompt.estimate changes its runs (the cache key says so)
         self.point_score = point_score  # the score a click or box answers (a real backend's is below 1)
         self.estimates: dict = {}  # (obj, frame) -> the ``estimate`` flag of the last mask prompt there
         self.occluded_frames = set(occluded_frames)

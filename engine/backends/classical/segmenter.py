@@ -39,6 +39,8 @@ class ClassicalSegmenter:
         licence="built-in",
         notes="Optical flow + colour models + graph cut; no model weights needed.",
     )
+    #: an estimated keyframe (``Prompt.estimate``) holds the propagation less than a painted one
+    uses_estimate = True
 
     def __init__(self, params: Any = None, **overrides: Any) -> None:
         from engine.backends.classical.tracker import ClassicalTracker, TrackerParams
