@@ -36,11 +36,14 @@ __all__ = [
     "sample_grid",
 ]
 
-#: DIS presets by name.
+#: DIS presets by name: OpenCV's preset, and settings changed from it.
+#: ``fine`` is ``medium`` down to the full-size level (finest scale 0, not 1) with 20 variational
+#: refinement iterations (not 5): sharper motion at object edges, about 8x medium's time.
 PRESETS = {
-    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
-    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+    "ultrafast": (cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, {}),
+    "fast": (cv2.DISOPTICAL_FLOW_PRESET_FAST, {}),
+    "medium": (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, {}),
+    "fine": (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, {"setFinestScale": 0, "setVariationalRefinementIterations": 20}),
 }
 
 
@@ -81,7 +84,8 @@ def dis_flow(
     src, dst:
         Images of the same size, ``(H, W)`` or ``(H, W, 3)`` RGB, uint8 [0, 255] or float [0, 1].
     preset:
-        ``"ultrafast"``, ``"fast"`` or ``"medium"`` (slower, more accurate, with variational refinement).
+        ``"ultrafast"``, ``"fast"``, ``"medium"`` (slower, more accurate, with variational refinement)
+        or ``"fine"`` (medium computed down to full size, more refinement: about 8x medium's time).
     scale:
         Compute at this fraction of the size (e.g. 0.5) and resize the result back; ``<= 1``.
     init:
@@ -105,7 +109,10 @@ def dis_flow(
         sw, sh = max(8, int(round(w * scale))), max(8, int(round(h * scale)))
         a = cv2.resize(a, (sw, sh), interpolation=cv2.INTER_AREA)
         b = cv2.resize(b, (sw, sh), interpolation=cv2.INTER_AREA)
-    dis = cv2.DISOpticalFlow_create(PRESETS[preset])
+    base, changes = PRESETS[preset]
+    dis = cv2.DISOpticalFlow_create(base)
+    for setter, value in changes.items():
+        getattr(dis, setter)(value)
     if init is not None:
         f0 = resize_flow(np.asarray(init, np.float32), a.shape) if init.shape[:2] != a.shape else init
         dis.setUseInitialFlow(True)

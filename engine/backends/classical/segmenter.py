@@ -17,7 +17,7 @@ from engine.backends.base import BackendInfo, Direction, FrameSource, MaskOut, P
 from engine.backends.registry import register_segmenter
 from engine.errors import PromptError
 
-ALGORITHM_VERSION = "5"
+ALGORITHM_VERSION = "6"
 
 
 @dataclass
