@@ -87,7 +87,7 @@ class TrackerParams:
     max_upscale: float = 1.0
     #: DIS preset for the object's flow ("ultrafast", "fast", "medium", "fine"): "fine" computes down
     #: to the crop's full size; on DAVIS it lifts the sequences that do not hinge on re-acquisition
-    #: by about 0.01 each (DR014, sixth round) for about 0.05 s more per frame.
+    #: by about 0.01 each (DR014, sixth round) for about 0.03 s more per frame.
     flow_preset: str = "fine"
     #: Longest side of the object in the coarse template match (pixels).
     match_size: int = 64
@@ -148,7 +148,8 @@ class TrackerParams:
     #: pre-warp the previous crop with it before the optical flow (zooms, spins).
     similarity_motion: bool = True
     #: ... only when it changes the scale by more than this (log) or rotates by more than this (rad).
-    similarity_min_scale: float = 0.06
+    #: With the "fine" flow smaller scale changes are the flow's to follow (DR014, sixth round).
+    similarity_min_scale: float = 0.1
     similarity_min_rotation: float = 0.15
     #: Track thin straight parts of the mask (kite lines, cables) apart from the body.
     track_lines: bool = True
