@@ -104,6 +104,12 @@ def test_text_prompts_through_a_session(fake_sam3, tmp_path):
     assert np.asarray(mask).sum() == 144
 
 
+def test_the_estimate_flag_matters_to_sam3_as_much_as_to_its_tracker(fake_sam3, tmp_path):
+    # the run cache key carries the flag only when the tracker reads it (the classical one does)
+    assert make_backend(tmp_path, FakeSegmenter(uses_estimate=True)).uses_estimate is True
+    assert make_backend(tmp_path, FakeSegmenter(uses_estimate=False)).uses_estimate is False
+
+
 def test_add_prompt_binds_one_instance_per_object(fake_sam3, tmp_path):
     seg = make_backend(tmp_path)
     st = seg.init_state(squares_clip())

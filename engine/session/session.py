@@ -447,9 +447,9 @@ class Session:
             raise PromptError(f"the prompt on frame {frame} selects nothing",
                               hint="Click inside the object, or draw a box around it")
         seg = np.asarray(out.mask, bool)
-        # clicks that agree with the painting leave it as it was: still the user's mask
+        # clicks that agree with the painting leave it as it was: still the user's mask, scored as one
         estimate = not (masks and seg.shape == prompt.mask.shape and np.array_equal(seg, prompt.mask))
-        return seg, float(out.confidence), estimate
+        return seg, float(out.confidence) if estimate else 1.0, estimate
 
     # --- keyframes and edits -------------------------------------------------------------
 

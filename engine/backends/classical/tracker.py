@@ -87,7 +87,7 @@ class TrackerParams:
     max_upscale: float = 1.0
     #: DIS preset for the object's flow ("ultrafast", "fast", "medium", "fine"): "fine" computes down
     #: to the crop's full size; on DAVIS it lifts the sequences that do not hinge on re-acquisition
-    #: by about 0.01 each (DR014, sixth round) for about 0.03 s more per frame.
+    #: by about 0.01 each on average (DR014, sixth round) for about 0.03 s more per frame.
     flow_preset: str = "fine"
     #: Longest side of the object in the coarse template match (pixels).
     match_size: int = 64
