@@ -490,4 +490,3 @@ def test_a_click_after_painting_refines_the_keyframe_in_a_session():
     s.add_mask(hero.id, 1001, a)
     s.add_point(hero.id, 1001, 60, 70)  # a click that agrees with the painting: still the user's mask
     assert (s.mask(hero.id, 1001) == a).all() and not s.keyframe_is_estimate(hero.id, 1001)
-    assert s.data.results[(hero.id, 1001)].confidence == 1.0  # scored as a painting, not as GrabCut's answer

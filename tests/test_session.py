@@ -190,6 +190,24 @@ def test_a_clicked_keyframe_propagates_as_an_estimate_a_painted_or_approved_one_
     assert backend.estimates[(hero.id, 1005)] is False
 
 
+def test_clicks_that_leave_a_painting_unchanged_keep_it_the_users():
+    from engine.backends.base import MaskOut
+
+    class Agreeing(FakeSegmenter):  # answers clicks on a painting with the painting, at a click's score
+        def add_prompt(self, state, frame, obj_id, prompt):
+            if prompt.mask is not None and prompt.points is not None:
+                return MaskOut(np.asarray(prompt.mask, bool), 0.6)
+            return super().add_prompt(state, frame, obj_id, prompt)
+
+    s = make_session(backend=Agreeing())
+    hero = s.add_object("hero")
+    painted = np.pad(np.ones((10, 10), bool), ((10, 28), (10, 44)))
+    s.add_mask(hero.id, 1005, painted)
+    s.add_point(hero.id, 1005, 15, 15)
+    res = s.data.results[(hero.id, 1005)]
+    assert (s.mask(hero.id, 1005) == painted).all() and not res.estimate and res.confidence == 1.0
+
+
 def test_approving_a_clicked_keyframe_reuses_the_run_of_a_backend_that_ignores_the_flag():
     backend = FakeSegmenter(uses_estimate=False)  # like SAM 2: an estimate propagates as a painting
     s = make_session(backend=backend)
