@@ -544,9 +544,10 @@ def _match_template(prev_rgb, cur_rgb, soft, box, pred, size, radius) -> tuple[f
     v = scrop.inside(cur_rgb.shape[:2]).astype(np.float32)
     v3 = np.repeat(v[:, :, None], 3, axis=2)
     m3 = np.repeat(m[:, :, None], 3, axis=2)
-    ssd = (cv2.matchTemplate(v3 * img * img, m3, cv2.TM_CCORR)
-           - 2.0 * cv2.matchTemplate(v3 * img, m3 * templ, cv2.TM_CCORR)
-           + cv2.matchTemplate(v3, m3 * templ * templ, cv2.TM_CCORR))
+    vimg, mt = v3 * img, m3 * templ
+    ssd = (cv2.matchTemplate(vimg * img, m3, cv2.TM_CCORR)
+           - 2.0 * cv2.matchTemplate(vimg, mt, cv2.TM_CCORR)
+           + cv2.matchTemplate(v3, mt * templ, cv2.TM_CCORR))
     count = cv2.matchTemplate(v, m, cv2.TM_CCORR)
     # positions that compare less than half of the object are not candidates
     res = np.where(count >= 0.5 * float(m.sum()), np.maximum(ssd, 0.0) / np.maximum(count, 1.0), np.inf)
